@@ -1,0 +1,1 @@
+"""Analyses of agents: network statistics, dormant neurons, translation sensitivity and episode videos."""

@@ -1,0 +1,127 @@
+"""Checkpoints: atomic writes, keep-last-k rotation, and loading an agent back for evaluation."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from impoola.config import ModelOptions
+
+CHECKPOINT_PATTERN = re.compile(r"^ckpt_(\d+)\.pt$")
+FORMAT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, corrupt or does not fit the model it is loaded into."""
+
+
+def atomic_write_bytes(path: Path, write) -> None:
+    """Call `write(file)` on a temporary file next to `path`, fsync it, then rename it over `path`."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def save_checkpoint(directory: Path, step: int, payload: dict[str, Any], keep: int = 3) -> Path:
+    """Write `payload` as `directory/ckpt_<step>.pt` atomically and delete all but the newest `keep`."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"ckpt_{step:012d}.pt"
+    atomic_write_bytes(path, lambda f: torch.save({"format_version": FORMAT_VERSION, **payload}, f))
+    for old in list_checkpoints(directory)[:-keep] if keep > 0 else []:
+        old.unlink(missing_ok=True)
+    return path
+
+
+def list_checkpoints(directory: Path) -> list[Path]:
+    """Checkpoints in `directory`, oldest first."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in directory.iterdir() if (m := CHECKPOINT_PATTERN.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A checkpoint file, or the newest checkpoint of a run directory or checkpoints directory."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    for candidate in (path / "checkpoints", path):
+        found = list_checkpoints(candidate)
+        if found:
+            return found[-1]
+    raise CheckpointError(f"no checkpoint at {str(path)!r}; valid: a ckpt_*.pt file or a run directory holding checkpoints/")
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint dict; a clear CheckpointError if it is missing or unreadable."""
+    path = resolve_checkpoint(path)
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a corrupt file
+        raise CheckpointError(f"corrupt checkpoint {str(path)!r}: {type(exc).__name__}: {exc}") from None
+    if not isinstance(payload, dict) or "agent" not in payload or "args" not in payload:
+        raise CheckpointError(f"corrupt checkpoint {str(path)!r}: missing 'agent' or 'args'")
+    return payload
+
+
+def model_options_from_args(args: dict[str, Any]) -> ModelOptions:
+    """The ModelOptions stored in a run's args dict (unknown keys ignored)."""
+    names = {f.name for f in dataclasses.fields(ModelOptions)}
+    values = {k: v for k, v in args.items() if k in names}
+    if values.get("cnn_filters") is not None:
+        values["cnn_filters"] = tuple(values["cnn_filters"])
+    return ModelOptions(**values)
+
+
+def load_state_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], what: str) -> None:
+    """load_state_dict with a one-line error naming the first mismatching tensor."""
+    own = module.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    wrong = [k for k in own if k in state and own[k].shape != state[k].shape]
+    if missing or unexpected or wrong:
+        detail = (
+            f"shape of {wrong[0]} is {tuple(state[wrong[0]].shape)}, expected {tuple(own[wrong[0]].shape)}"
+            if wrong
+            else f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}"
+        )
+        raise CheckpointError(f"checkpoint does not fit this {what}: {detail}")
+    module.load_state_dict(state)
+
+
+def load_agent(path: str | Path, device: str | torch.device = "cpu"):
+    """Load a trained agent for evaluation: returns (agent in eval mode, the run's args dict).
+
+    `path` is a checkpoint file or a run directory (its newest checkpoint is used). A pruned agent's
+    state (`*_orig` / `*_mask` tensors) gets its pruning masks re-applied.
+    """
+    from impoola.models.agents import build_agent
+    from impoola.pruning import prepare_pruned
+
+    payload = load_checkpoint(path)
+    args = payload["args"]
+    agent = build_agent(payload.get("agent_kind", "ppo"), model_options_from_args(args), payload.get("num_actions", 15))
+    if any(key.endswith("_mask") for key in payload["agent"]):
+        prepare_pruned(agent)
+    load_state_strict(agent, payload["agent"], f"{args.get('encoder')} agent")
+    return agent.to(device).eval(), args

@@ -1,0 +1,1 @@
+"""Procgen environments, games, tracks and normalization constants."""

@@ -1,0 +1,1 @@
+"""Encoders, pooling heads and agents."""

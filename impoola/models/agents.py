@@ -1,0 +1,122 @@
+"""PPO and DQN agents on a shared encoder, and `build_agent` from the model options."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+from torch.distributions import Categorical
+
+from impoola.config import ModelOptions
+from impoola.models.encoders import IMPALA_CHANNELS, NATURE_FILTERS, Encoder, ImpalaEncoder, NatureEncoder
+
+
+def layer_init(layer: nn.Linear, std: float, bias: float = 0.0) -> nn.Linear:
+    """Orthogonal weight init with gain `std`, constant bias."""
+    nn.init.orthogonal_(layer.weight, std)
+    nn.init.constant_(layer.bias, bias)
+    return layer
+
+
+class PPOAgent(nn.Module):
+    """Actor-critic with a shared encoder: actor Linear(256, A) std 0.01, critic Linear(256, 1) std 1."""
+
+    def __init__(self, encoder: Encoder, num_actions: int):
+        super().__init__()
+        self.encoder = encoder
+        self.actor = layer_init(nn.Linear(encoder.out_features, num_actions), std=0.01)
+        self.critic = layer_init(nn.Linear(encoder.out_features, 1), std=1.0)
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Action logits and state value of uint8 observations."""
+        hidden = self.encoder(obs)
+        return self.actor(hidden), self.critic(hidden)
+
+    def get_value(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.critic(self.encoder(obs))
+
+    def get_action_and_value(
+        self, obs: torch.Tensor, action: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Sampled (or given) action, its log-probability, the policy entropy and the value."""
+        logits, value = self(obs)
+        dist = Categorical(logits=logits)
+        if action is None:
+            action = dist.sample()
+        return action, dist.log_prob(action), dist.entropy(), value
+
+    @torch.inference_mode()
+    def act(self, obs: torch.Tensor, greedy: bool = False) -> torch.Tensor:
+        """Actions for evaluation: sampled from the policy (the release's PPO evaluation) or argmax."""
+        logits, _ = self(obs)
+        return logits.argmax(-1) if greedy else Categorical(logits=logits).sample()
+
+
+class DQNAgent(nn.Module):
+    """Q network: encoder + Linear(256, A) with orthogonal init std 0.01."""
+
+    def __init__(self, encoder: Encoder, num_actions: int):
+        super().__init__()
+        self.encoder = encoder
+        self.q_head = layer_init(nn.Linear(encoder.out_features, num_actions), std=0.01)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.q_head(self.encoder(obs))
+
+    @torch.inference_mode()
+    def act(self, obs: torch.Tensor, greedy: bool = True) -> torch.Tensor:
+        """Greedy actions (DQN evaluates greedily)."""
+        return self(obs).argmax(-1)
+
+
+def nature_filters(options: ModelOptions) -> tuple[int, int, int]:
+    """Explicit `--cnn_filters`, else the filters that reproduce the plotted counts for τ = 1, 2, 3."""
+    if options.cnn_filters is not None:
+        if len(options.cnn_filters) != 3:
+            raise ValueError(f"invalid cnn_filters {options.cnn_filters!r}; valid: three positive integers")
+        return tuple(options.cnn_filters)  # type: ignore[return-value]
+    if options.scale not in NATURE_FILTERS:
+        raise ValueError(
+            f"invalid scale {options.scale!r} for encoder 'nature'; valid: 1, 2, 3 (or give --cnn_filters)"
+        )
+    return NATURE_FILTERS[int(options.scale)]
+
+
+def build_encoder(options: ModelOptions) -> Encoder:
+    """The encoder described by the model options (variants: see `ModelOptions`)."""
+    options.validate()
+    if options.encoder == "nature":
+        if options.extra_stage and options.cnn_filters is not None:
+            filters = tuple(options.cnn_filters)
+        else:
+            filters = nature_filters(options)
+            filters = (*filters, filters[-1]) if options.extra_stage else filters
+        return NatureEncoder(filters, pooling=options.resolved_pooling(), dropout=options.dropout)
+    channels = IMPALA_CHANNELS + ((IMPALA_CHANNELS[-1],) if options.extra_stage else ())
+    return ImpalaEncoder(
+        options.scale,
+        pooling=options.resolved_pooling(),
+        pool_size=options.pool_size,
+        channels=channels,
+        positional_encoding=options.pe_placement if options.positional_encoding else None,
+        dropout=options.dropout,
+    )
+
+
+def build_agent(kind: str, options: ModelOptions, num_actions: int) -> PPOAgent | DQNAgent:
+    """A `ppo` or `dqn` agent on a fresh encoder."""
+    agent_class = {"ppo": PPOAgent, "dqn": DQNAgent}[kind]
+    return agent_class(build_encoder(options), num_actions)
+
+
+def count_parameters(module: nn.Module) -> int:
+    return int(sum(p.numel() for p in module.parameters()))
+
+
+def agent_policy(agent: PPOAgent | DQNAgent, device: torch.device, greedy: bool):
+    """A numpy-in, numpy-out policy for evaluation: uint8 frames -> actions."""
+
+    def policy(obs: np.ndarray) -> np.ndarray:
+        return agent.act(torch.from_numpy(obs).to(device), greedy=greedy).cpu().numpy()
+
+    return policy

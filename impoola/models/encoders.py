@@ -1,0 +1,201 @@
+"""Image encoders: Impala-CNN / Impoola-CNN (one class, a pooling-head choice) and Nature-CNN.
+
+Inputs are uint8 (N, 3, 64, 64) frames; the encoder divides by 255. No normalization layers.
+Module names follow the release (`network.<i>.conv`, `network.<i>.res_block<j>.conv<k>`), so
+per-layer metrics keep their names; the ablation options below add modules only when enabled.
+
+Ablation options of `ImpalaEncoder` (facts §1):
+- `channels=(16, 32, 32, 32)`: a 4th conv sequence, 4x4 map.
+- `positional_encoding`: a fixed sinusoidal map rescaled to [0, 0.1] added at one of five placements:
+  "first" (the input frame of the first conv sequence; our default, the paper's choice is unknown),
+  "all" (the input of every conv sequence), "before_pool" / "after_pool" (inside every conv sequence,
+  around its max-pool), "last" (the output of the last conv sequence: the final map before the final
+  ReLU and the pooling). The encoding lives inside the conv sequences, so layer names do not move.
+- `dropout`: Dropout(p) right before the Linear(-> 256).
+Nature-CNN options: four filters give "Nature + 1 conv" (k4 s2 ×3, then k3 s1 -> 4x4 map); pooling
+"avg" gives "Nature w/ GAP", whose average pooling sits *before* the final ReLU as in the release.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from impoola.models.heads import LATENT_HEADS, HeadSpec, build_head
+
+LATENT_DIM = 256
+IMPALA_CHANNELS = (16, 32, 32)
+NATURE_FILTERS = {1: (32, 64, 64), 2: (48, 96, 96), 3: (64, 128, 128)}
+PE_PLACEMENTS = ("first", "last", "all", "before_pool", "after_pool")
+PE_SCALE = 0.1
+NATURE_LAYOUTS = {3: ((8, 4), (4, 2), (3, 1)), 4: ((4, 2), (4, 2), (4, 2), (3, 1))}
+
+
+def sinusoidal_encoding(channels: int, height: int, width: int) -> torch.Tensor:
+    """A (channels, height, width) 2-D sinusoidal encoding rescaled to [0, PE_SCALE].
+
+    The first ceil(C/2) channels encode the row, the others the column; channel pair (2i, 2i+1) holds
+    sin/cos of position / 10000^(2i/d) as in the Transformer's 1-D encoding. Computed on the CPU (a
+    constant; `Module.to` moves the buffer).
+    """
+
+    def encode(dim: int, length: int) -> torch.Tensor:
+        index = torch.arange(dim, device="cpu")
+        angle = torch.arange(length, device="cpu")[None, :] / 10000 ** (2 * (index[:, None] // 2) / max(dim, 1))
+        return torch.where(index[:, None] % 2 == 0, torch.sin(angle), torch.cos(angle))
+
+    rows = (channels + 1) // 2
+    cols = channels - rows
+    pe = torch.cat([
+        encode(rows, height)[:, :, None].expand(rows, height, width),
+        encode(cols, width)[:, None, :].expand(cols, height, width),
+    ])
+    return (pe - pe.min()) / (pe.max() - pe.min()) * PE_SCALE
+
+
+class PositionalEncoding(nn.Module):
+    """Adds a fixed sinusoidal encoding (a non-persistent buffer, no parameters) to (N, C, H, W) maps."""
+
+    def __init__(self, channels: int, height: int, width: int):
+        super().__init__()
+        self.register_buffer("encoding", sinusoidal_encoding(channels, height, width)[None], persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.encoding
+
+
+class ResidualBlock(nn.Module):
+    """x + Conv3x3(ReLU(Conv3x3(ReLU(x))))."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv0 = nn.Conv2d(channels, channels, kernel_size=3, padding=1)
+        self.conv1 = nn.Conv2d(channels, channels, kernel_size=3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv1(torch.relu(self.conv0(torch.relu(x))))
+
+
+class ConvSequence(nn.Module):
+    """Conv3x3 -> MaxPool(3, stride 2, padding 1) -> 2 residual blocks; halves the spatial size.
+
+    `pe_where` ("input", "before_pool", "after_pool" or "output") adds a `pos_enc` module at that
+    point; `size` is the input's spatial size.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, pe_where: str | None = None, size: int = 64):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1)
+        self.max_pool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.res_block0 = ResidualBlock(out_channels)
+        self.res_block1 = ResidualBlock(out_channels)
+        self.pe_where = pe_where
+        if pe_where is not None:
+            channels = in_channels if pe_where == "input" else out_channels
+            side = size if pe_where in ("input", "before_pool") else (size + 1) // 2
+            self.pos_enc = PositionalEncoding(channels, side, side)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.pe_where == "input":
+            x = self.pos_enc(x)
+        x = self.conv(x)
+        if self.pe_where == "before_pool":
+            x = self.pos_enc(x)
+        x = self.max_pool(x)
+        if self.pe_where == "after_pool":
+            x = self.pos_enc(x)
+        x = self.res_block1(self.res_block0(x))
+        return self.pos_enc(x) if self.pe_where == "output" else x
+
+
+class Encoder(nn.Module):
+    """Base of all encoders: uint8 frames in, `out_features` latent out via `self.network`."""
+
+    network: nn.Sequential
+    out_features: int
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.network(obs.float() / 255.0)
+
+
+def sequence_pe(placement: str | None, index: int, count: int) -> str | None:
+    """Where conv sequence `index` of `count` adds the positional encoding for an encoder-level placement."""
+    if placement == "all" or (placement == "first" and index == 0):
+        return "input"
+    if placement == "last":
+        return "output" if index == count - 1 else None
+    return placement if placement in ("before_pool", "after_pool") else None
+
+
+class ImpalaEncoder(Encoder):
+    """Impala-CNN (pooling="flatten") or Impoola-CNN (pooling="avg") with width scale τ, plus ablations."""
+
+    def __init__(
+        self,
+        scale: float = 2,
+        pooling: str = "flatten",
+        pool_size: int = 1,
+        channels: tuple[int, ...] = IMPALA_CHANNELS,
+        in_channels: int = 3,
+        image_size: int = 64,
+        latent_dim: int = LATENT_DIM,
+        positional_encoding: str | None = None,
+        dropout: float = 0.0,
+    ):
+        super().__init__()
+        if positional_encoding is not None and positional_encoding not in PE_PLACEMENTS:
+            raise ValueError(f"invalid positional encoding {positional_encoding!r}; valid: {', '.join(PE_PLACEMENTS)}")
+        widths = [int(round(c * scale)) for c in channels]
+        layers: list[nn.Module] = []
+        size, previous = image_size, in_channels
+        for index, width in enumerate(widths):
+            layers.append(ConvSequence(previous, width, sequence_pe(positional_encoding, index, len(widths)), size))
+            previous, size = width, (size + 1) // 2
+        layers.append(nn.ReLU())
+        head, features = build_head(pooling, HeadSpec(previous, size, size, pool_size, latent_dim))
+        layers += head
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        if pooling in LATENT_HEADS:
+            self.out_features = features
+        else:
+            layers += [nn.Linear(features, latent_dim), nn.ReLU()]
+            self.out_features = latent_dim
+        self.network = nn.Sequential(*layers)
+
+
+class NatureEncoder(Encoder):
+    """Nature-CNN: Conv 8x8/4, 4x4/2, 3x3/1 (no padding), flatten, Linear -> 256.
+
+    Four filters: "Nature + 1 conv" (4x4/2 three times, then 3x3/1). pooling="avg": "Nature w/ GAP",
+    global average pooling between the last conv and its ReLU (the release's order).
+    """
+
+    def __init__(
+        self,
+        filters: tuple[int, ...] = NATURE_FILTERS[1],
+        in_channels: int = 3,
+        image_size: int = 64,
+        latent_dim: int = LATENT_DIM,
+        pooling: str = "flatten",
+        dropout: float = 0.0,
+    ):
+        super().__init__()
+        if len(filters) not in NATURE_LAYOUTS or pooling not in ("flatten", "avg"):
+            raise ValueError(
+                f"invalid Nature-CNN filters {filters!r} / pooling {pooling!r}; valid: 3 or 4 filters, flatten or avg"
+            )
+        layers: list[nn.Module] = []
+        size, previous = image_size, in_channels
+        for width, (kernel, stride) in zip(filters, NATURE_LAYOUTS[len(filters)]):
+            layers += [nn.Conv2d(previous, width, kernel_size=kernel, stride=stride), nn.ReLU()]
+            previous, size = width, (size - kernel) // stride + 1
+        if pooling == "avg":
+            layers.insert(len(layers) - 1, nn.AdaptiveAvgPool2d(1))
+            size = 1
+        layers.append(nn.Flatten())
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        layers += [nn.Linear(previous * size * size, latent_dim), nn.ReLU()]
+        self.network = nn.Sequential(*layers)
+        self.out_features = latent_dim

@@ -1,0 +1,140 @@
+"""A run's outputs: its directory, resolved config, metrics file, TensorBoard, W&B and progress bar."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from impoola.checkpoint import atomic_write_bytes
+
+WANDB_MODES = ("offline", "online", "disabled")
+DONE_MARKER = "done"
+
+
+class RunDirectoryError(ValueError):
+    """The run directory exists without --resume, or cannot be written."""
+
+
+def prepare_run_dir(output_dir: str | Path, run_name: str, resume: bool) -> Path:
+    """Create `output_dir/run_name`; an existing one is an error unless resuming."""
+    run_dir = Path(output_dir) / run_name
+    if run_dir.exists() and not resume:
+        raise RunDirectoryError(
+            f"run directory {str(run_dir)!r} already exists; valid: pass --resume to continue it, "
+            "or choose another --run_name / --output_dir"
+        )
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / f".write_probe{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise RunDirectoryError(f"cannot write run directory {str(run_dir)!r}: {exc.strerror}") from None
+    return run_dir
+
+
+def is_done(run_dir: str | Path) -> bool:
+    """Whether a run completed (it wrote its done marker)."""
+    return (Path(run_dir) / DONE_MARKER).exists()
+
+
+def write_json(path: Path, data: Any) -> None:
+    atomic_write_bytes(path, lambda f: f.write(json.dumps(data, indent=2, default=str).encode()))
+
+
+def _json_value(value: Any) -> Any:
+    value = float(value) if hasattr(value, "item") else value
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+class RunLog:
+    """Writes every logged row to metrics.jsonl, TensorBoard and W&B, and drives a tqdm bar."""
+
+    def __init__(
+        self,
+        run_dir: Path,
+        config: dict[str, Any],
+        total_steps: int,
+        wandb_mode: str = "offline",
+        wandb_project: str = "impoola",
+        wandb_entity: str | None = None,
+        wandb_tags: tuple[str, ...] = (),
+        start_step: int = 0,
+        progress: bool = True,
+    ):
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.run_dir = Path(run_dir)
+        write_json(self.run_dir / "config.json", config)
+        self.metrics_path = self.run_dir / "metrics.jsonl"
+        self._truncate_metrics(start_step)
+        self.metrics_file = open(self.metrics_path, "a")
+        self.tb = SummaryWriter(str(self.run_dir / "tb"), purge_step=start_step if start_step else None)
+        self.wandb_run = self._init_wandb(config, wandb_mode, wandb_project, wandb_entity, wandb_tags)
+        self.bar = tqdm(total=total_steps, initial=start_step, unit="step", dynamic_ncols=True,
+                        disable=not progress, file=sys.stderr, smoothing=0.05)
+        self.step = start_step
+
+    def _truncate_metrics(self, start_step: int) -> None:
+        """On resume, drop rows logged after the checkpoint so no row is duplicated."""
+        if not self.metrics_path.exists():
+            return
+        kept = [line for line in self.metrics_path.read_text().splitlines()
+                if line.strip() and json.loads(line)["global_step"] <= start_step]
+        atomic_write_bytes(self.metrics_path, lambda f: f.write("".join(line + "\n" for line in kept).encode()))
+
+    def _init_wandb(self, config, mode, project, entity, tags):
+        if mode not in WANDB_MODES:
+            raise ValueError(f"invalid wandb_mode {mode!r}; valid: {', '.join(WANDB_MODES)}")
+        if mode == "disabled":
+            return None
+        import wandb
+
+        id_file = self.run_dir / "wandb_id"
+        run_id = id_file.read_text().strip() if id_file.exists() else wandb.util.generate_id()
+        id_file.write_text(run_id)
+        return wandb.init(
+            mode=mode, project=project, entity=entity, tags=list(tags), config=config, name=self.run_dir.name,
+            id=run_id, resume="allow", dir=str(self.run_dir), settings=wandb.Settings(silent=True),
+        )
+
+    def log(self, metrics: dict[str, Any], global_step: int) -> None:
+        """One row: metrics.jsonl line, TensorBoard scalars, one W&B log call."""
+        row = {"global_step": int(global_step), **{k: _json_value(v) for k, v in metrics.items()}}
+        self.metrics_file.write(json.dumps(row) + "\n")
+        self.metrics_file.flush()
+        for key, value in row.items():
+            if key != "global_step" and isinstance(value, (int, float)):
+                self.tb.add_scalar(key, value, global_step)
+        if self.wandb_run is not None:
+            self.wandb_run.log(dict(row), step=int(global_step))
+
+    def progress(self, global_step: int, **postfix: Any) -> None:
+        """Advance the progress bar to `global_step` and show `postfix` (e.g. SPS, return)."""
+        self.bar.update(global_step - self.step)
+        self.step = global_step
+        if postfix:
+            self.bar.set_postfix({k: (f"{v:.3g}" if isinstance(v, float) else v) for k, v in postfix.items()},
+                                 refresh=False)
+
+    def sync(self) -> None:
+        """Flush the metrics file to disk (before a checkpoint refers to its rows)."""
+        self.metrics_file.flush()
+        os.fsync(self.metrics_file.fileno())
+        self.tb.flush()
+
+    def mark_done(self) -> None:
+        (self.run_dir / DONE_MARKER).write_text("done\n")
+
+    def close(self) -> None:
+        self.bar.close()
+        self.metrics_file.close()
+        self.tb.close()
+        if self.wandb_run is not None:
+            self.wandb_run.finish()

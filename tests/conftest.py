@@ -1,0 +1,48 @@
+"""Shared fixtures: one tiny real PPO run whose checkpoint several test modules reuse."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(__file__).resolve().parent / "data"
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("WANDB_SILENT", "true")
+torch.set_num_threads(1)
+
+TINY_PPO = dict(
+    env_id="bigfish", num_envs=2, num_steps=16, total_timesteps=64, num_minibatches=2, update_epochs=1,
+    num_eval_episodes=2, num_final_eval_episodes=2, eval_every_fraction=0.5, scale=1.0, procgen_threads=1,
+    wandb_mode="disabled", progress_bar=False,
+)
+
+
+def tiny_ppo_args(output_dir: Path, **overrides):
+    """Args of a real PPO run that takes a few seconds: 2 envs x 16 steps x 2 iterations."""
+    from ppo_training import Args
+
+    return Args(output_dir=str(output_dir), **{**TINY_PPO, **overrides})
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """Run directory of one tiny, finished PPO run (metrics, checkpoints, done marker)."""
+    from ppo_training import main
+
+    output_dir = tmp_path_factory.mktemp("tiny_runs")
+    args = tiny_ppo_args(output_dir)
+    main(args)
+    return output_dir / f"bigfish__ppo__{args.model_name}__s1"
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tiny_run) -> Path:
+    """The newest checkpoint file of the shared tiny run."""
+    from impoola.checkpoint import list_checkpoints
+
+    return list_checkpoints(tiny_run / "checkpoints")[-1]
