@@ -24,18 +24,20 @@ from impoola.cli import (
     EXIT_PREEMPTED, EnvOptions, RunOptions, default_run_name, require_positive, rng_state, seed_everything,
     select_device, set_rng_state, user_errors,
 )
-from impoola.config import ModelOptions
+from impoola.config import BaselineOptions, ModelOptions
 from impoola.envs.games import NUM_ACTIONS, level_range, normalized_score
 from impoola.envs.procgen import ProcgenVecEnv
 from impoola.envs.wrappers import RewardNormalizer
 from impoola.evaluation import evaluate_track
 from impoola.models.agents import agent_policy, build_agent
 from impoola.ppo import RolloutBuffer, compute_gae, explained_variance, ppo_loss
+from impoola.pruning import GradualPruner
+from impoola.redo import ReDo
 from impoola.runlog import RunLog, is_done, prepare_run_dir
 
 
 @dataclass
-class Args(ModelOptions, EnvOptions, RunOptions):
+class Args(ModelOptions, BaselineOptions, EnvOptions, RunOptions):
     exp_name: str = "ppo"
     """experiment name, part of the run name"""
     total_timesteps: int = 25_000_000
@@ -67,12 +69,18 @@ class Args(ModelOptions, EnvOptions, RunOptions):
     """gym 0.26 NormalizeReward rule (divide by the std of the discounted return), then clip"""
     reward_clip: float = 10.0
 
+    @property
+    def model_name(self) -> str:
+        """Short model name with the baseline's suffix, e.g. impala_s2_pruned."""
+        return super().model_name + self.suffix
+
 
 def validate(args: Args) -> None:
     """Reject bad input with a one-line ValueError naming the value and the valid ones."""
     args.validate_env()
     args.validate_run()
     args.validate()
+    args.validate_baselines()
     for name in ("total_timesteps", "num_envs", "num_steps", "num_minibatches", "update_epochs"):
         require_positive(name, getattr(args, name))
     batch_size = args.num_envs * args.num_steps
@@ -133,6 +141,10 @@ def main(args: Args) -> dict[str, float]:
     agent = build_agent("ppo", args, NUM_ACTIONS).to(device)
     learning_rate = base_learning_rate(args)
     optimizer = torch.optim.Adam(agent.parameters(), lr=learning_rate, eps=1e-5)
+    # Baselines: pruning masks are part of the agent's state, so they are built before a checkpoint loads.
+    pruner = GradualPruner(agent, args.pruning_mode, num_iterations, args.pruning_target, args.pruning_start,
+                           args.pruning_end) if args.pruning else None
+    redo = ReDo(agent, optimizer, args.redo_tau, args.redo_every) if args.redo else None
     storage = RolloutBuffer(args.num_steps, args.num_envs, envs.single_observation_space.shape, device)
 
     global_step, start_iteration, next_eval_step, elapsed = 0, 1, eval_interval, 0.0
@@ -191,6 +203,7 @@ def main(args: Args) -> dict[str, float]:
         iteration_start = time.time()
         if args.anneal_lr:
             optimizer.param_groups[0]["lr"] = (1.0 - (iteration - 1.0) / num_iterations) * learning_rate
+        sparsity = pruner.step(iteration) if pruner is not None else None
 
         # Rollout: uint8 observations go to the device once; actions come back once per step.
         episode_returns, episode_lengths = [], []
@@ -244,6 +257,8 @@ def main(args: Args) -> dict[str, float]:
             if args.target_kl is not None and out.approx_kl.item() > args.target_kl:
                 break
 
+        reset_units = redo.maybe_reset(iteration, batch["obs"][:256]) if redo is not None else None
+
         # Logging: one row per iteration, episode statistics aggregated over the iteration.
         elapsed = time.time() - start_time
         losses = (loss_sums / num_updates).tolist()
@@ -255,6 +270,10 @@ def main(args: Args) -> dict[str, float]:
                         "losses/old_approx_kl", "losses/approx_kl", "losses/clipfrac"), losses)),
             "losses/explained_variance": explained_variance(batch["values"], batch["returns"]),
         }
+        if sparsity is not None:
+            metrics["charts/sparsity"] = sparsity
+        if reset_units is not None:
+            metrics["charts/redo_reset_units"] = reset_units
         if episode_returns:
             mean_return = float(np.mean(episode_returns))
             metrics["charts/episodic_return"] = mean_return

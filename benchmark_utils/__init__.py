@@ -1,0 +1,1 @@
+"""Benchmark tooling: the seeds x games launcher (local GPU pool or SLURM), launch scripts, throughput checks."""

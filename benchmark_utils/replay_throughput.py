@@ -1,0 +1,91 @@
+"""Replay memory throughput: prioritized sampling + weights + priority update, frame gather, add, bytes per transition.
+
+    python -m benchmark_utils.replay_throughput [--capacity 1000000] [--batch 512] [--gather_capacity 100000]
+
+The index work (tree descent, weights, priority update) does not depend on the frame size, so it is timed on a
+full memory of `--capacity` transitions with 1-byte frames; the frame gather is timed on a memory of 64x64x3
+frames filled to `--gather_capacity` (random reads from a store far larger than the CPU caches).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from impoola.replay import ReplayMemory, priority_from_td
+
+FRAME = (3, 64, 64)
+
+
+def fill(mem: ReplayMemory, rng: np.random.Generator, extra_steps: int = 0, done_prob: float = 0.005) -> float:
+    """Add random steps until the memory is full, then `extra_steps` more; median ms of those extra add() calls."""
+    shape = (mem.num_envs, *mem.obs_shape)
+    pool = rng.integers(0, 256, (8, *shape), dtype=np.uint8)
+    obs, step, times = pool[0], 0, []
+    while mem.size < mem.capacity or len(times) < extra_steps:
+        next_obs = pool[(step + 1) % len(pool)].copy()
+        actions = rng.integers(0, 15, mem.num_envs)
+        rewards = rng.normal(size=mem.num_envs).astype(np.float32)
+        start = time.perf_counter()
+        mem.add(obs, actions, rewards, rng.random(mem.num_envs) < done_prob, next_obs)
+        if mem.size == mem.capacity:
+            times.append(time.perf_counter() - start)
+        obs, step = next_obs, step + 1
+    return float(np.median(times) * 1e3) if times else float("nan")
+
+
+def time_index_work(mem: ReplayMemory, batch: int, repeats: int, rng: np.random.Generator) -> tuple[float, float]:
+    """(median, mean) ms of sample_indices + priority_from_td + update_priorities for one batch."""
+    times = []
+    for i in range(repeats + 50):
+        td = rng.normal(size=batch)
+        start = time.perf_counter()
+        idx, weights = mem.sample_indices(batch)
+        mem.update_priorities(idx, priority_from_td(td, weights, mem.mode, mem.alpha, mem.eps))
+        if i >= 50:  # the first draws spread the priorities
+            times.append(time.perf_counter() - start)
+    return float(np.median(times) * 1e3), float(np.mean(times) * 1e3)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--capacity", type=int, default=1_000_000)
+    parser.add_argument("--batch", type=int, default=512)
+    parser.add_argument("--num_envs", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=500)
+    parser.add_argument("--gather_capacity", type=int, default=100_000)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    for mode in ("release", "textbook"):
+        mem = ReplayMemory(args.capacity, args.num_envs, (1, 1, 1), mode=mode, seed=0)
+        fill(mem, rng)
+        median, mean = time_index_work(mem, args.batch, args.repeats, rng)
+        print(f"{mode:8s} sample+weights+priority update, batch {args.batch} at capacity {args.capacity:,}: "
+              f"{median:.3f} ms median, {mean:.3f} ms mean")
+    mem = ReplayMemory(args.gather_capacity, args.num_envs, FRAME, device=args.device, seed=0)
+    add_ms = fill(mem, rng, extra_steps=200)
+    times = []
+    for _ in range(min(args.repeats, 100)):
+        idx, weights = mem.sample_indices(args.batch)
+        start = time.perf_counter()
+        batch = mem.gather(idx, weights)
+        if batch.obs.is_cuda:
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    print(f"frame gather (obs + next_obs, {args.batch} x {FRAME} uint8 -> {args.device}) at capacity "
+          f"{args.gather_capacity:,}: {np.median(times) * 1e3:.2f} ms median")
+    print(f"add() of one {args.num_envs}-env step with {FRAME} frames, memory full: {add_ms:.2f} ms median")
+    print(f"bytes per transition (arrays of this memory): {mem.bytes_per_transition:,.1f}")
+    for mode in ("release", "textbook"):
+        need = ReplayMemory.required_bytes(args.capacity, FRAME, args.num_envs, mode=mode)
+        print(f"{mode:8s} at capacity {args.capacity:,}: {need / args.capacity:,.1f} bytes per transition, "
+              f"{need / 2**30:.2f} GiB in all")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,176 @@
+"""Evaluate a saved agent on the train, test, fine-tuning and noise-robustness tracks.
+
+    python -m impoola.evaluate runs/bigfish__ppo__impoola_s2__s1 --tracks train,test,finetuning,noise \\
+        --num_episodes 2500 --num_envs 64 --noise_stds 5 15 30 --capture_video --out eval/
+
+Tracks, on the levels of the run's own track (generalization by default):
+  train       the run's training levels ([0, 200) easy / [0, 500) hard on the generalization track)
+  test        the run's test levels (the full distribution on the generalization and efficiency tracks)
+  finetuning  the fine-tuning levels (100 levels from 201 easy / 501 hard)
+  noise       the full distribution with Gaussian pixel noise of each --noise_stds value (rounded, added,
+              clamped to [0, 255]; the reset frame is not noised), one result `noise_<std>` per value
+Writes results.json and results.csv (raw mean return and normalized score per track) to --out, and with
+--capture_video one MP4 per track (`videos/<track>.mp4`, --video_episodes episodes of one env).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from impoola.analysis.cli import (
+    HelpFormatter, add_common_arguments, agent_kind, default_out_dir, flag, parse_choices, run_label, run_main,
+    select_device, set_num_threads,
+)
+from impoola.checkpoint import load_agent, resolve_checkpoint
+from impoola.envs.games import level_range, normalized_score
+from impoola.evaluation import evaluate_track
+from impoola.models.agents import agent_policy
+from impoola.runlog import write_json
+
+EVAL_TRACKS = ("train", "test", "finetuning", "noise")
+DEFAULT_NOISE_STDS = (5.0, 15.0, 30.0)
+CSV_FIELDS = ("track", "mean_return", "normalized_score", "std_return", "mean_length", "num_episodes",
+              "start_level", "num_levels", "noise_std", "video")
+
+
+@dataclass
+class TrackSpec:
+    """One evaluation: a result name, the (track, split) whose levels it uses, and the pixel noise."""
+
+    name: str
+    track: str
+    split: str
+    noise_std: float = 0.0
+
+
+def track_specs(tracks: list[str], run_track: str, noise_stds: tuple[float, ...]) -> list[TrackSpec]:
+    """The evaluations the requested tracks stand for, on the levels of the run's own track."""
+    specs = []
+    for name in tracks:
+        if name in ("train", "test"):
+            specs.append(TrackSpec(name, run_track, name))
+        elif name == "finetuning":
+            specs.append(TrackSpec(name, "finetuning", "train"))
+        else:
+            for std in noise_stds:
+                if std <= 0:
+                    raise ValueError(f"invalid noise_stds value {std!r}; valid: positive numbers such as 5 15 30")
+                specs.append(TrackSpec(f"noise_{std:g}", "efficiency", "test", float(std)))
+    return specs
+
+
+def evaluate_checkpoint(
+    checkpoint: str | Path,
+    tracks: tuple[str, ...] = ("train", "test"),
+    num_episodes: int = 100,
+    num_envs: int = 16,
+    noise_stds: tuple[float, ...] = DEFAULT_NOISE_STDS,
+    seed: int | None = None,
+    greedy: bool | None = None,
+    capture_video: bool = False,
+    video_episodes: int = 1,
+    out: str | Path | None = None,
+    device: str | torch.device = "cpu",
+    num_threads: int | None = None,
+) -> dict:
+    """Evaluate a checkpoint (file or run directory) and write results.json/results.csv (and videos) to `out`.
+
+    The envs are seeded with the run's seed unless `seed` is given; PPO samples its actions and DQN acts
+    greedily (the release's evaluation) unless `greedy` is given. Returns the content of results.json.
+    """
+    tracks = tuple(parse_choices("track", ",".join(tracks), EVAL_TRACKS))
+    for name, value in (("num_episodes", num_episodes), ("num_envs", num_envs), ("video_episodes", video_episodes)):
+        if value < 1:
+            raise ValueError(f"invalid {name} {value!r}; valid: an integer >= 1")
+    path = resolve_checkpoint(checkpoint)
+    agent, args = load_agent(path, device)
+    kind = agent_kind(agent)
+    env_id, mode = args["env_id"], args["distribution_mode"]
+    run_track = args.get("track", "generalization")
+    seed = int(args.get("seed", 1)) if seed is None else seed
+    greedy = (kind == "dqn") if greedy is None else greedy
+    out = Path(out) if out is not None else default_out_dir(path, "eval")
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    policy = agent_policy(agent, torch.device(device), greedy=greedy)
+    results = {}
+    for spec in track_specs(list(tracks), run_track, tuple(noise_stds)):
+        result = evaluate_track(policy, env_id, mode, spec.track, spec.split, num_episodes, num_envs, seed,
+                                spec.noise_std, num_threads)
+        start_level, num_levels = level_range(spec.track, mode, spec.split)
+        row = {
+            "track": spec.name,
+            "mean_return": result.mean_return,
+            "normalized_score": normalized_score(env_id, mode, result.mean_return),
+            "std_return": float(np.std(result.returns)),
+            "mean_length": float(np.mean(result.lengths)),
+            "num_episodes": result.num_episodes,
+            "start_level": start_level,
+            "num_levels": num_levels,
+            "noise_std": spec.noise_std,
+            "video": None,
+        }
+        if capture_video:
+            from impoola.analysis.video import record_episodes
+
+            video = record_episodes(policy, env_id, out / "videos" / f"{spec.name}.mp4", video_episodes, mode,
+                                    spec.track, spec.split, seed, spec.noise_std)
+            row["video"] = str(video.path)
+        results[spec.name] = row
+        print(f"{spec.name}: mean return {row['mean_return']:.3f}, normalized score {row['normalized_score']:.3f} "
+              f"({num_episodes} episodes)")
+    summary = {
+        "checkpoint": str(path), "run": run_label(path), "env_id": env_id, "distribution_mode": mode,
+        "run_track": run_track, "agent_kind": kind, "encoder": args.get("encoder"), "scale": args.get("scale"),
+        "seed": seed, "greedy": greedy, "num_envs": num_envs, "tracks": results,
+    }
+    write_json(out / "results.json", summary)
+    with open(out / "results.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=CSV_FIELDS)
+        writer.writeheader()
+        writer.writerows(results.values())
+    return summary
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line's options."""
+    parser = argparse.ArgumentParser(
+        prog="python -m impoola.evaluate", description=__doc__, formatter_class=HelpFormatter,
+    )
+    parser.add_argument("checkpoint", help="a ckpt_*.pt file or a run directory (its newest checkpoint)")
+    parser.add_argument(*flag("--tracks"), default="train,test",
+                        help=f"comma-separated tracks: {', '.join(EVAL_TRACKS)}")
+    parser.add_argument(*flag("--num_episodes"), type=int, default=100, help="episodes per track")
+    parser.add_argument(*flag("--num_envs"), type=int, default=16, help="parallel envs (episodes split equally)")
+    parser.add_argument(*flag("--noise_stds"), type=float, nargs="+", default=list(DEFAULT_NOISE_STDS),
+                        help="pixel-noise standard deviations of the noise track")
+    parser.add_argument(*flag("--seed"), type=int, default=None, help="env seed (default: the run's seed)")
+    parser.add_argument(*flag("--greedy"), action=argparse.BooleanOptionalAction, default=None,
+                        help="argmax actions (default: PPO samples, DQN greedy, as the release evaluates)")
+    parser.add_argument(*flag("--capture_video"), action="store_true", help="write videos/<track>.mp4 per track")
+    parser.add_argument(*flag("--video_episodes"), type=int, default=1, help="episodes per video")
+    parser.add_argument(*flag("--out"), type=Path, default=None,
+                        help="output directory (default: <run>/eval, or eval_<ckpt> beside a loose checkpoint)")
+    add_common_arguments(parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command-line entry point."""
+    args = build_parser().parse_args(argv)
+    set_num_threads(args.num_threads)
+    evaluate_checkpoint(
+        args.checkpoint, tuple(parse_choices("track", args.tracks, EVAL_TRACKS)), args.num_episodes, args.num_envs,
+        tuple(args.noise_stds), args.seed, args.greedy, args.capture_video, args.video_episodes, args.out,
+        select_device(args.cuda), args.num_threads,
+    )
+
+
+if __name__ == "__main__":
+    run_main(main, None)
