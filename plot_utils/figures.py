@@ -1,0 +1,433 @@
+"""The paper's figures (PDF and PNG, matplotlib Agg canvases, no LaTeX) and the one-command CLI.
+
+    python -m plot_utils.figures --source runs/ --out figures/
+    python -m plot_utils.figures --source wandb --entity E --project P --tags paper --filter distribution_mode=easy
+    python -m plot_utils.figures --out figures/ --figures scaling        # the published Figure 1 alone
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib import colormaps
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from plot_utils import data, published, stats, tables
+
+FORMATS = ("pdf", "png")
+TEST_METRIC = "scores/normalized_score_test"
+TRAIN_METRIC = "scores/normalized_score_train"
+DORMANT_METRICS = ("dormant_neurons/dormant_fraction",)
+FIGURES = ("game_curves", "aggregate_curves", "final_intervals", "scaling", "train_test", "dormant", "profiles",
+           "poi", "tables")
+STEPS_LABEL = "Environment steps (M)"
+_WIDTH_TOKEN = r"_s\d+(?:\.\d+)?(?=_|$)"
+
+
+def new_figure(width: float, height: float) -> Figure:
+    """A figure on an Agg canvas (no pyplot state, no display needed)."""
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def save_figure(fig: Figure, out: str | Path, name: str, formats: Sequence[str] = FORMATS) -> list[Path]:
+    """Write `fig` as out/name.<format> for each format and return the paths."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / f"{name}.{fmt}" for fmt in formats]
+    for path in paths:
+        fig.savefig(path, dpi=150)
+    return paths
+
+
+def model_colors(models: Sequence[str]) -> dict[str, Any]:
+    """A fixed colour per model (tab10, then tab20) so that every figure uses the same one."""
+    palette = list(colormaps["tab10"].colors) + list(colormaps["tab20"].colors)
+    return {model: palette[i % len(palette)] for i, model in enumerate(models)}
+
+
+def _ordered(models: Sequence[str], colors: Mapping[str, Any] | None) -> list[str]:
+    """The distinct models, in the order of `colors` where given (the order the caller chose)."""
+    present = list(dict.fromkeys(models))
+    return [m for m in colors if m in present] + [m for m in present if m not in colors] if colors else present
+
+
+def metric_label(metric: str) -> str:
+    """Axis label of a metric key: "scores/normalized_score_test" -> "normalized score test"."""
+    return metric.split("/")[-1].replace("_", " ")
+
+
+def _legend(fig: Figure, axes: Axes) -> None:
+    """One legend for the whole figure, above the axes."""
+    handles, labels = axes.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside upper center", ncols=min(len(labels), 4), frameon=False)
+
+
+def plot_game_curves(curves: pd.DataFrame, ylabel: str, colors: Mapping[str, Any] | None = None) -> Figure:
+    """Per-game learning curves, mean ± std over seeds (`stats.mean_curves` grouped by model and game)."""
+    games = stats.game_order(curves.game.unique())
+    models = _ordered(curves.model, colors)
+    colors = colors or model_colors(models)
+    ncols = min(4, len(games))
+    nrows = math.ceil(len(games) / ncols)
+    fig = new_figure(3.2 * ncols, 2.4 * nrows + 0.6)
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax, game in zip(axes, games):
+        for model in models:
+            rows = curves[(curves.game == game) & (curves.model == model)]
+            x = rows.step / 1e6
+            ax.plot(x, rows["mean"], color=colors[model], label=model)
+            ax.fill_between(x, rows["mean"] - rows["std"], rows["mean"] + rows["std"], color=colors[model], alpha=0.2)
+        ax.set_title(game)
+        ax.grid(alpha=0.3)
+    for ax in axes[len(games):]:
+        ax.set_visible(False)
+    fig.supxlabel(STEPS_LABEL)
+    fig.supylabel(ylabel)
+    _legend(fig, axes[0])
+    return fig
+
+
+def plot_aggregate_curves(curves: pd.DataFrame, ylabel: str, colors: Mapping[str, Any] | None = None) -> Figure:
+    """IQM over games and seeds with 95% CI bands against environment steps (`stats.iqm_curves`)."""
+    models = _ordered(curves.model, colors)
+    colors = colors or model_colors(models)
+    fig = new_figure(5.0, 4.0)
+    ax = fig.subplots()
+    for model in models:
+        rows = curves[curves.model == model]
+        ax.plot(rows.step / 1e6, rows.iqm, color=colors[model], label=model)
+        ax.fill_between(rows.step / 1e6, rows.lower, rows.upper, color=colors[model], alpha=0.2)
+    ax.set_xlabel(STEPS_LABEL)
+    ax.set_ylabel(f"IQM {ylabel}")
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False)
+    return fig
+
+
+def plot_final_intervals(aggregates: pd.DataFrame, colors: Mapping[str, Any] | None = None) -> Figure:
+    """Point estimates and 95% CIs of each aggregate (one panel each), one row per model (`stats.aggregate_scores`)."""
+    models = _ordered(aggregates.model, colors)
+    names = list(dict.fromkeys(aggregates["aggregate"]))
+    colors = colors or model_colors(models)
+    fig = new_figure(2.6 * len(names), 0.45 * len(models) + 1.2)
+    axes = fig.subplots(1, len(names), sharey=True, squeeze=False).ravel()
+    for ax, name in zip(axes, names):
+        for y, model in enumerate(models):
+            row = aggregates[(aggregates.model == model) & (aggregates["aggregate"] == name)].iloc[0]
+            ax.barh(y, row.upper - row.lower, left=row.lower, height=0.6, color=colors[model], alpha=0.75)
+            ax.vlines(row.value, y - 0.3, y + 0.3, color="black", linewidth=1.5)
+        ax.set_title(name)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(range(len(models)), models)
+    axes[0].invert_yaxis()
+    fig.supxlabel("Normalized score")
+    return fig
+
+
+def scaling_points(aggregates: pd.DataFrame, info: pd.DataFrame) -> pd.DataFrame:
+    """Scaling-figure points: model, family, scale, params (logged, else the known count), iqm, lower, upper.
+
+    The family is the model name without its width token (impala_s2_pruned -> impala_pruned), else the encoder.
+    """
+    iqm = aggregates[aggregates["aggregate"] == "IQM"].rename(columns={"value": "iqm"})
+    points = iqm.merge(info, on="model")
+    stripped = points.model.str.replace(_WIDTH_TOKEN, "", regex=True)
+    points["family"] = stripped.where(points.model.str.contains(_WIDTH_TOKEN), points.encoder).fillna(points.model)
+    known = [published.PARAM_COUNTS.get(f, {}).get(s, np.nan) for f, s in zip(points.family, points.scale)]
+    points["params"] = points.params.fillna(pd.Series(known, index=points.index, dtype=float))
+    if points.params.isna().any():
+        print(f"scaling: left out {list(points.model[points.params.isna()])} (no charts/total_network_params logged "
+              "and no known count)", file=sys.stderr)
+    return points[points.params.notna()][["model", "family", "scale", "params", "iqm", "lower", "upper"]]
+
+
+def _scaling_series(ax: Axes, points: pd.DataFrame, style: str, suffix: str = "", hollow: bool = False) -> None:
+    """One line per family through its τ points, with error bars and τ labels."""
+    for family, rows in points.groupby("family", sort=False):
+        rows = rows.sort_values("params")
+        x, y = rows.params.to_numpy(float), rows.iqm.to_numpy(float)
+        yerr = np.vstack([y - rows.lower.to_numpy(float), rows.upper.to_numpy(float) - y])
+        line = ax.errorbar(x, y, yerr=yerr, fmt=style, color=published.FAMILY_COLORS.get(family), capsize=3,
+                           label=f"{published.FAMILY_LABELS.get(family, family)}{suffix}",
+                           markerfacecolor="none" if hollow else None)
+        for px, py, scale in zip(x, y, rows.scale):
+            if pd.notna(scale):
+                ax.annotate(f"τ={scale:g}", (px, py), textcoords="offset points", xytext=(4, -10), fontsize=7,
+                            color=line.lines[0].get_color())
+
+
+def plot_scaling(points: pd.DataFrame | None = None, show_published: bool = True) -> Figure:
+    """Final test IQM vs parameter count per model family and τ (the paper's Figure 1), with the published points.
+
+    Without `points` the published figure is drawn alone (solid); with them the paper's points are dashed and hollow.
+    """
+    fig = new_figure(5.5, 4.2)
+    ax = fig.subplots()
+    if points is None:
+        _scaling_series(ax, published.figure1_table(), "o-")
+    else:
+        if show_published:
+            _scaling_series(ax, published.figure1_table(), "o--", " (paper)", hollow=True)
+        _scaling_series(ax, points, "s-", " (runs)" if show_published else "")
+    ax.set_xscale("log")
+    ax.margins(x=0.08)
+    ax.set_xlabel("Parameters")
+    ax.set_ylabel("IQM normalized test score")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(frameon=False, fontsize=8)
+    return fig
+
+
+def plot_train_test(train: pd.DataFrame, test: pd.DataFrame, colors: Mapping[str, Any] | None = None) -> Figure:
+    """IQM curves of the train-level score (dashed) and the test score (solid) per model, with CI bands."""
+    models = _ordered([*test.model, *train.model], colors)
+    colors = colors or model_colors(models)
+    fig = new_figure(5.0, 4.0)
+    ax = fig.subplots()
+    for curves, style, split in ((train, "--", "train"), (test, "-", "test")):
+        for model in models:
+            rows = curves[curves.model == model]
+            ax.plot(rows.step / 1e6, rows.iqm, style, color=colors[model], label=f"{model} ({split})")
+            ax.fill_between(rows.step / 1e6, rows.lower, rows.upper, color=colors[model], alpha=0.15)
+    ax.set_xlabel(STEPS_LABEL)
+    ax.set_ylabel("IQM normalized score")
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False, fontsize=8)
+    return fig
+
+
+def plot_dormant(curves: Mapping[str, pd.DataFrame], colors: Mapping[str, Any] | None = None) -> Figure:
+    """Dormant-neuron curves: per metric one panel, mean ± std over all runs of each model (`stats.mean_curves`)."""
+    models = _ordered([m for frame in curves.values() for m in frame.model], colors)
+    colors = colors or model_colors(models)
+    fig = new_figure(4.5 * len(curves), 3.8)
+    axes = fig.subplots(1, len(curves), squeeze=False).ravel()
+    for ax, (metric, frame) in zip(axes, curves.items()):
+        for model in models:
+            rows = frame[frame.model == model]
+            ax.plot(rows.step / 1e6, rows["mean"], color=colors[model], label=model)
+            ax.fill_between(rows.step / 1e6, rows["mean"] - rows["std"], rows["mean"] + rows["std"],
+                            color=colors[model], alpha=0.2)
+        ax.set_title(metric_label(metric))
+        ax.set_xlabel(STEPS_LABEL)
+        ax.grid(alpha=0.3)
+    axes[0].legend(frameon=False)
+    return fig
+
+
+def plot_heatmaps(frames: Mapping[str, pd.DataFrame], vmax: float | None = None) -> Figure:
+    """Translation-sensitivity heatmaps (`data.load_heatmap`) side by side on one colour scale starting at 0."""
+    vmax = vmax or max(float(np.nanmax(frame.to_numpy())) for frame in frames.values()) or 1.0
+    fig = new_figure(3.6 * len(frames) + 0.8, 3.6)
+    axes = fig.subplots(1, len(frames), squeeze=False).ravel()
+    for ax, (label, frame) in zip(axes, frames.items()):
+        k = int(frame.columns.max())
+        image = ax.imshow(frame.to_numpy(), cmap="viridis", vmin=0.0, vmax=vmax,
+                          extent=(-k - 0.5, k + 0.5, k + 0.5, -k - 0.5))
+        ax.set_title(label)
+        ax.set_xlabel("dx (pixels)")
+        ax.set_ylabel("dy (pixels)")
+    fig.colorbar(image, ax=list(axes), label="mean L1 distance of action probabilities")
+    return fig
+
+
+def plot_profiles(taus: np.ndarray, profiles: Mapping[str, np.ndarray], cis: Mapping[str, np.ndarray],
+                  colors: Mapping[str, Any] | None = None) -> Figure:
+    """Performance profiles: fraction of runs with a final score above τ, with 95% CI bands."""
+    colors = colors or model_colors(list(profiles))
+    fig = new_figure(5.0, 4.0)
+    ax = fig.subplots()
+    for model, profile in profiles.items():
+        ax.plot(taus, profile, color=colors[model], label=model)
+        ax.fill_between(taus, cis[model][0], cis[model][1], color=colors[model], alpha=0.2)
+    ax.set_xlabel("Normalized score (τ)")
+    ax.set_ylabel("Fraction of runs with score > τ")
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False)
+    return fig
+
+
+def plot_poi(poi: pd.DataFrame) -> Figure:
+    """Probability of improvement P(X > Y) with 95% CIs, one row per pair."""
+    fig = new_figure(5.0, 0.5 * len(poi) + 1.2)
+    ax = fig.subplots()
+    for y, row in enumerate(poi.itertuples()):
+        ax.barh(y, row.upper - row.lower, left=row.lower, height=0.6, color="#1f77b4", alpha=0.75)
+        ax.vlines(row.probability, y - 0.3, y + 0.3, color="black")
+    ax.set_yticks(range(len(poi)), [f"P({row.x} > {row.y})" for row in poi.itertuples()])
+    ax.axvline(0.5, color="gray", linestyle=":")
+    ax.invert_yaxis()
+    ax.set_xlabel("Probability of improvement")
+    return fig
+
+
+def make_figures(
+    table: pd.DataFrame,
+    out: str | Path,
+    *,
+    metric: str = TEST_METRIC,
+    train_metric: str = TRAIN_METRIC,
+    models: Sequence[str] | None = None,
+    figures: Sequence[str] = FIGURES,
+    reps: int = stats.REPS,
+    seed: int = 0,
+    smoothing: float = 0.0,
+    num_points: int | None = None,
+    dormant_metrics: Sequence[str] = DORMANT_METRICS,
+    compare: Sequence[tuple[str, str]] = (),
+    show_published: bool = True,
+    formats: Sequence[str] = FORMATS,
+) -> list[Path]:
+    """Every requested figure (and the tables) of the runs in `table`; figures whose metrics are missing are skipped."""
+    out = Path(out)
+    models = list(models) if models else stats.model_order(table[table.metric == metric].model.unique())
+    colors = model_colors(models)
+    label = metric_label(metric)
+    paths: list[Path] = []
+    scores, _ = stats.score_matrices(table, metric, models)
+    aggregates = stats.aggregate_scores(scores, reps=reps, seed=seed)
+    if "game_curves" in figures:
+        curves = stats.mean_curves(table, metric, ("model", "game"), models, num_points, smoothing)
+        paths += save_figure(plot_game_curves(curves, label, colors), out, "game_curves", formats)
+    if {"aggregate_curves", "train_test"} & set(figures):
+        test = stats.iqm_curves(table, metric, models, reps, seed, num_points, smoothing)
+    if "aggregate_curves" in figures:
+        paths += save_figure(plot_aggregate_curves(test, label, colors), out, "aggregate_curves", formats)
+    if "final_intervals" in figures:
+        paths += save_figure(plot_final_intervals(aggregates, colors), out, "final_intervals", formats)
+    if "scaling" in figures:
+        points = scaling_points(aggregates, data.model_info(table))
+        paths += save_figure(plot_scaling(points, show_published), out, "scaling", formats)
+    if "train_test" in figures:
+        with_train = [m for m in models if ((table.metric == train_metric) & (table.model == m)).any()]
+        if with_train and train_metric != metric:
+            train = stats.iqm_curves(table, train_metric, with_train, reps, seed, num_points, smoothing)
+            paths += save_figure(plot_train_test(train, test, colors), out, "train_test", formats)
+        else:
+            print(f"train_test skipped: no {train_metric} distinct from {metric}", file=sys.stderr)
+    if "dormant" in figures:
+        logged = set(table.metric[table.model.isin(models)])
+        present = [m for m in dormant_metrics if m in logged]
+        if present:
+            curves = {m: stats.mean_curves(table, m, ("model",), models, num_points, smoothing) for m in present}
+            paths += save_figure(plot_dormant(curves, colors), out, "dormant", formats)
+        else:
+            print(f"dormant skipped: none of {list(dormant_metrics)} logged", file=sys.stderr)
+    if "profiles" in figures:
+        paths += save_figure(plot_profiles(*stats.performance_profiles(scores, reps=reps, seed=seed), colors),
+                             out, "profiles", formats)
+    if "poi" in figures and compare:
+        poi = stats.probability_of_improvement(scores, compare, reps=reps, seed=seed)
+        paths += save_figure(plot_poi(poi), out, "poi", formats)
+        poi.to_csv(out / "poi.csv", index=False)
+        paths.append(out / "poi.csv")
+    if "tables" in figures:
+        paths += tables.write_tables(tables.final_score_table(table, metric, models), aggregates, out / "tables")
+    return paths
+
+
+def translation_figure(csvs: Sequence[str | Path], out: str | Path, labels: Sequence[str] | None = None,
+                       formats: Sequence[str] = FORMATS) -> list[Path]:
+    """The translation-sensitivity heatmap(s) of CSVs written by the analysis module."""
+    labels = list(labels) if labels else [Path(path).stem for path in csvs]
+    if len(labels) != len(csvs):
+        raise ValueError(f"{len(labels)} translation labels for {len(csvs)} CSVs")
+    frames = {label: data.load_heatmap(path) for label, path in zip(labels, csvs)}
+    return save_figure(plot_heatmaps(frames), out, "translation", formats)
+
+
+def _pair(text: str) -> tuple[str, str]:
+    """Parse X:Y into a (X, Y) model pair."""
+    x, sep, y = text.partition(":")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"{text!r} is not MODEL_X:MODEL_Y")
+    return x, y
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(prog="python -m plot_utils.figures", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--source", help="run directory root, a tidy CSV, or 'wandb'; omitted: published Figure 1 only")
+    parser.add_argument("--out", default="figures", help="output directory")
+    parser.add_argument("--entity", help="W&B entity (with --source wandb)")
+    parser.add_argument("--project", default="impoola", help="W&B project (with --source wandb)")
+    parser.add_argument("--tags", nargs="*", default=[], help="W&B runs must carry all of these tags")
+    parser.add_argument("--filter", nargs="*", default=[], metavar="KEY=VALUE", help="W&B config filters")
+    parser.add_argument("--cache-dir", default=data.DEFAULT_CACHE_DIR, help="where W&B exports are cached")
+    parser.add_argument("--refresh", action="store_true", help="re-download a cached W&B export")
+    parser.add_argument("--finished-only", action="store_true", help="only runs marked done / W&B state finished")
+    parser.add_argument("--label-keys", nargs="+", default=list(data.DEFAULT_LABEL_KEYS),
+                        help="config keys joined by '/' into the model label")
+    parser.add_argument("--metric", default=TEST_METRIC, help="score for curves, final scores and tables")
+    parser.add_argument("--train-metric", default=TRAIN_METRIC, help="train-level score of the train-vs-test figure")
+    parser.add_argument("--dormant-metrics", nargs="+", default=list(DORMANT_METRICS))
+    parser.add_argument("--models", nargs="+", help="models to plot, in this order (default: all)")
+    parser.add_argument("--figures", nargs="+", default=list(FIGURES), choices=FIGURES)
+    parser.add_argument("--compare", nargs="*", type=_pair, default=[], metavar="X:Y",
+                        help="model pairs for the probability-of-improvement figure")
+    parser.add_argument("--reps", type=int, default=stats.REPS, help="bootstrap repetitions")
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    parser.add_argument("--smoothing", type=float, default=0.0, help="EMA weight in [0, 1) of the curves")
+    parser.add_argument("--num-points", type=int, help="points of the common step grid (default: the eval steps)")
+    parser.add_argument("--no-published", action="store_true", help="leave the paper's points off the scaling figure")
+    parser.add_argument("--translation", nargs="*", default=[], help="translation-sensitivity CSVs to draw")
+    parser.add_argument("--translation-labels", nargs="*", help="titles of the translation heatmaps")
+    parser.add_argument("--formats", nargs="+", default=list(FORMATS))
+    parser.add_argument("--export", help="also write the tidy table to this CSV")
+    return parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> list[Path]:
+    """Load the runs named by `args`, write the figures and tables and return the written paths."""
+    paths: list[Path] = []
+    if args.source:
+        metrics = tuple(dict.fromkeys([*data.DEFAULT_METRICS, args.metric, args.train_metric, *args.dormant_metrics]))
+        table = data.load_runs(
+            args.source, entity=args.entity, project=args.project, tags=args.tags,
+            config=data.parse_filters(args.filter), metrics=metrics, label_keys=args.label_keys,
+            finished_only=args.finished_only, cache_dir=args.cache_dir, refresh=args.refresh,
+        )
+        if args.export:
+            paths.append(data.save_table(table, args.export))
+        paths += make_figures(
+            table, args.out, metric=args.metric, train_metric=args.train_metric, models=args.models,
+            figures=args.figures, reps=args.reps, seed=args.seed, smoothing=args.smoothing,
+            num_points=args.num_points, dormant_metrics=args.dormant_metrics, compare=args.compare,
+            show_published=not args.no_published, formats=args.formats,
+        )
+    elif "scaling" in args.figures:
+        paths += save_figure(plot_scaling(None), args.out, "scaling", args.formats)
+    if args.translation:
+        paths += translation_figure(args.translation, args.out, args.translation_labels, args.formats)
+    return paths
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry point: print the written paths; a data problem is a one-line error and exit status 2."""
+    args = parse_args(argv)
+    if args.source == "wandb" and not args.entity:
+        print("error: --source wandb needs --entity", file=sys.stderr)
+        return 2
+    try:
+        paths = run(args)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    for path in paths:
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
