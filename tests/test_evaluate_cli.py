@@ -10,7 +10,6 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 
 from impoola.analysis.cli import run_main
 from impoola.envs.games import normalized_score
@@ -18,14 +17,6 @@ from impoola.envs.procgen import make_track_env
 from impoola.envs.wrappers import add_pixel_noise
 from impoola.evaluate import main
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Single-threaded torch: the test machine's few cores are shared."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def test_cli_writes_results_and_videos(tiny_checkpoint, tmp_path):

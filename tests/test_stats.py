@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
 from impoola.analysis.stats import measure_latency, network_stats
 from impoola.config import ModelOptions
@@ -20,14 +19,6 @@ PPO_PARAMS = {
     ("impoola", 1): 110_160, ("impoola", 2): 409_488, ("impoola", 3): 902_352, ("impoola", 4): 1_588_752,
     ("nature", 1): 342_448, ("nature", 2): 563_712, ("nature", 3): 819_792,
 }
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Single-threaded torch: the test machine's few cores are shared."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.mark.parametrize("encoder,scale", list(PPO_PARAMS))
