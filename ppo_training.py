@@ -9,20 +9,18 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import signal
 import time
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-import tyro
 
 from impoola.analysis.dormant import dormant_metrics
 from impoola.analysis.stats import network_stats
-from impoola.checkpoint import list_checkpoints, load_checkpoint, load_state_strict, save_checkpoint
+from impoola.checkpoint import load_resume_checkpoint, load_state_strict, save_checkpoint
 from impoola.cli import (
-    EXIT_PREEMPTED, EnvOptions, RunOptions, default_run_name, require_positive, rng_state, seed_everything,
-    select_device, set_rng_state, user_errors,
+    EXIT_PREEMPTED, EnvOptions, FiniteGuard, RunOptions, StopFlag, default_run_name, parse_cli, require_positive,
+    rng_state, seed_everything, select_device, set_rng_state, user_errors,
 )
 from impoola.config import BaselineOptions, ModelOptions
 from impoola.envs.games import NUM_ACTIONS, level_range, normalized_score
@@ -30,6 +28,9 @@ from impoola.envs.procgen import ProcgenVecEnv
 from impoola.envs.wrappers import RewardNormalizer
 from impoola.evaluation import evaluate_track
 from impoola.models.agents import agent_policy, build_agent
+from impoola.performance import (
+    PerformanceOptions, StepTransfer, compile_agent, compiled, configure_torch, prepare_agent,
+)
 from impoola.ppo import RolloutBuffer, compute_gae, explained_variance, ppo_loss
 from impoola.pruning import GradualPruner
 from impoola.redo import ReDo
@@ -37,7 +38,7 @@ from impoola.runlog import RunLog, is_done, prepare_run_dir
 
 
 @dataclass
-class Args(ModelOptions, BaselineOptions, EnvOptions, RunOptions):
+class Args(PerformanceOptions, ModelOptions, BaselineOptions, EnvOptions, RunOptions):
     exp_name: str = "ppo"
     """experiment name, part of the run name"""
     total_timesteps: int = 25_000_000
@@ -81,6 +82,7 @@ def validate(args: Args) -> None:
     args.validate_run()
     args.validate()
     args.validate_baselines()
+    args.validate_performance()
     for name in ("total_timesteps", "num_envs", "num_steps", "num_minibatches", "update_epochs"):
         require_positive(name, getattr(args, name))
     batch_size = args.num_envs * args.num_steps
@@ -102,16 +104,8 @@ def base_learning_rate(args: Args) -> float:
     return lr * 2.0 / args.scale if args.scale_lr else lr
 
 
-class StopFlag:
-    """Set by SIGTERM / SIGUSR2 (what SLURM and submitit send before a time limit or preemption)."""
-
-    def __init__(self) -> None:
-        self.signal: int | None = None
-        for sig in (signal.SIGTERM, signal.SIGUSR2):
-            signal.signal(sig, self._handler)
-
-    def _handler(self, signum, frame) -> None:
-        self.signal = signum
+LOSS_KEYS = ("losses/loss", "losses/policy_loss", "losses/value_loss", "losses/entropy", "losses/old_approx_kl",
+             "losses/approx_kl", "losses/clipfrac")
 
 
 def main(args: Args) -> dict[str, float]:
@@ -123,9 +117,9 @@ def main(args: Args) -> dict[str, float]:
             print(f"run {run_name} is already complete ({run_dir / 'done'} exists); nothing to do")
             return {}
         # --resume continues from the newest checkpoint; a run killed before its first one starts afresh.
-        checkpoint = load_checkpoint(run_dir / "checkpoints") if args.resume and list_checkpoints(
-            run_dir / "checkpoints") else None
+        checkpoint = load_resume_checkpoint(run_dir, dataclasses.asdict(args), "ppo") if args.resume else None
     device = select_device(args.cuda)
+    configure_torch(args, device)
     seed_everything(args.seed, args.torch_deterministic)
     batch_size = args.num_envs * args.num_steps
     minibatch_size = batch_size // args.num_minibatches
@@ -138,7 +132,7 @@ def main(args: Args) -> dict[str, float]:
                          seed=args.seed, num_threads=args.procgen_threads)
     reward_normalizer = RewardNormalizer(args.num_envs, args.gamma, clip=args.reward_clip)
 
-    agent = build_agent("ppo", args, NUM_ACTIONS).to(device)
+    agent = prepare_agent(build_agent("ppo", args, NUM_ACTIONS), args, device)  # channels-last, bf16 autocast
     learning_rate = base_learning_rate(args)
     optimizer = torch.optim.Adam(agent.parameters(), lr=learning_rate, eps=1e-5)
     # Baselines: pruning masks are part of the agent's state, so they are built before a checkpoint loads.
@@ -160,13 +154,16 @@ def main(args: Args) -> dict[str, float]:
         global_step, next_eval_step = checkpoint["global_step"], checkpoint["next_eval_step"]
         start_iteration, elapsed = checkpoint["iteration"] + 1, checkpoint["elapsed"]
         set_rng_state(checkpoint["rng"])
+        if checkpoint.get("last_obs") is not None:  # resumed after the last iteration: the final dormant batch
+            batch = {"obs": checkpoint["last_obs"].to(device)}
 
     config = {**dataclasses.asdict(args), "run_name": run_name, "model_name": args.model_name,
               "batch_size": batch_size, "minibatch_size": minibatch_size, "num_iterations": num_iterations,
               "base_learning_rate": learning_rate, "device": str(device)}
     log = RunLog(run_dir, config, num_iterations * batch_size, args.wandb_mode, args.wandb_project,
                  args.wandb_entity, (args.model_name, args.env_id, args.track, *args.wandb_tags),
-                 start_step=global_step, progress=args.progress_bar)
+                 start_step=global_step, progress=args.progress_bar,
+                 keep_rows=checkpoint.get("metrics_rows") if checkpoint is not None else 0)
 
     def save(iteration: int) -> None:
         log.sync()
@@ -175,6 +172,7 @@ def main(args: Args) -> dict[str, float]:
             "agent_kind": "ppo", "num_actions": NUM_ACTIONS, "global_step": global_step, "iteration": iteration,
             "next_eval_step": next_eval_step, "elapsed": elapsed, "reward_normalizer": reward_normalizer.state_dict(),
             "env_state": envs.get_state(), "next_obs": next_obs_np, "next_done": next_done_np, "rng": rng_state(),
+            "metrics_rows": log.rows, "last_obs": batch["obs"][:256] if iteration == num_iterations else None,
         }, keep=args.keep_checkpoints)
 
     def evaluate(num_episodes: int, splits: tuple[str, ...]) -> dict[str, float]:
@@ -196,8 +194,12 @@ def main(args: Args) -> dict[str, float]:
     if checkpoint is None:
         log.log({**network_stats(agent, device),
                  **dormant_metrics(agent, torch.from_numpy(next_obs_np).to(device))}, global_step)
+    compile_agent(agent, args, device)  # after network_stats: torchinfo's hooks must not be compiled in
+    loss_fn = compiled(ppo_loss, args, device)
+    to_device = StepTransfer(args.num_envs, envs.single_observation_space.shape, device)
 
-    stop = StopFlag()
+    stop = StopFlag(args.checkpoint_signals)
+    guard = FiniteGuard(agent, LOSS_KEYS, run_dir / "checkpoints", (log.close, envs.close, stop.close))
     start_time = time.time() - elapsed
     for iteration in range(start_iteration, num_iterations + 1):
         iteration_start = time.time()
@@ -222,9 +224,7 @@ def main(args: Args) -> dict[str, float]:
             next_done_np = terminated | truncated
             if args.normalize_reward:
                 reward = reward_normalizer(reward, next_done_np)
-            storage.rewards[step] = torch.from_numpy(np.asarray(reward, dtype=np.float32)).to(device)
-            next_obs = torch.from_numpy(next_obs_np).to(device)
-            next_done = torch.from_numpy(next_done_np).to(device, torch.float32)
+            next_obs, storage.rewards[step], next_done = to_device(next_obs_np, reward, next_done_np)  # one copy
             if next_done_np.any():
                 episode_returns.extend(info["episode_return"][next_done_np].tolist())
                 episode_lengths.extend(info["episode_length"][next_done_np].tolist())
@@ -244,9 +244,9 @@ def main(args: Args) -> dict[str, float]:
             for start in range(0, batch_size, minibatch_size):
                 mb = permutation[start:start + minibatch_size]
                 newlogits, newvalue = agent(batch["obs"][mb])
-                out = ppo_loss(newlogits, newvalue, batch["actions"][mb], batch["logprobs"][mb], batch["values"][mb],
-                               batch["returns"][mb], batch["advantages"][mb], args.clip_coef, args.ent_coef,
-                               args.vf_coef, args.norm_adv, args.clip_vloss)
+                out = loss_fn(newlogits, newvalue, batch["actions"][mb], batch["logprobs"][mb], batch["values"][mb],
+                              batch["returns"][mb], batch["advantages"][mb], args.clip_coef, args.ent_coef,
+                              args.vf_coef, args.norm_adv, args.clip_vloss)
                 optimizer.zero_grad(set_to_none=True)
                 out.loss.backward()
                 torch.nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
@@ -261,13 +261,12 @@ def main(args: Args) -> dict[str, float]:
 
         # Logging: one row per iteration, episode statistics aggregated over the iteration.
         elapsed = time.time() - start_time
-        losses = (loss_sums / num_updates).tolist()
+        losses = guard.read(loss_sums / num_updates, iteration, global_step)  # the iteration's one sync
         metrics = {
             "charts/learning_rate": optimizer.param_groups[0]["lr"],
             "charts/SPS": batch_size / (time.time() - iteration_start),
             "charts/elapsed_train_time": elapsed,
-            **dict(zip(("losses/loss", "losses/policy_loss", "losses/value_loss", "losses/entropy",
-                        "losses/old_approx_kl", "losses/approx_kl", "losses/clipfrac"), losses)),
+            **dict(zip(LOSS_KEYS, losses)),
             "losses/explained_variance": explained_variance(batch["values"], batch["returns"]),
         }
         if sparsity is not None:
@@ -293,23 +292,26 @@ def main(args: Args) -> dict[str, float]:
             save(iteration)
             log.close()
             envs.close()
-            print(f"received signal {stop.signal}: checkpoint written at step {global_step}; continue with --resume")
+            stop.close()
+            print(f"received signal {stop.name}: checkpoint written at step {global_step}; continue with --resume")
             raise SystemExit(EXIT_PREEMPTED)
         if iteration % args.checkpoint_every == 0 or "scores/eval_avg_return_train" in metrics:
             save(iteration)
 
-    # Final evaluation on more episodes, dormant neurons on the last rollout, last checkpoint, done marker.
+    # Last checkpoint, then the final evaluation on more episodes, dormant neurons on the last rollout, done marker
+    # (a run killed in between redoes them from that checkpoint, identically).
+    save(num_iterations)
     final = {}
     if args.num_final_eval_episodes > 0:
         final.update(evaluate(args.num_final_eval_episodes, ("train", "test") if args.track == "generalization" else ("test",)))
     final.update(dormant_metrics(agent, batch["obs"][:256]))
     log.log(final, global_step)
-    save(num_iterations)
     log.mark_done()
     log.close()
     envs.close()
+    stop.close()
     return final
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Args))
+    main(parse_cli(Args))

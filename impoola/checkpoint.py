@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
+import shutil
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +17,15 @@ import torch
 from impoola.config import ModelOptions
 
 CHECKPOINT_PATTERN = re.compile(r"^ckpt_(\d+)\.pt$")
+TEMP_PATTERN = re.compile(r"^\..+\.tmp\d+$")
 FORMAT_VERSION = 1
+# Args that fix the network, its state's shapes or the environments a checkpoint belongs to: resuming with
+# other values is an error. Other changed args (except RESUME_FREE_ARGS) resume with a warning.
+MODEL_ARGS = (*(f.name for f in dataclasses.fields(ModelOptions)), "pruning", "pruning_mode", "redo", "env_id",
+              "distribution_mode", "track", "num_envs")
+RESUME_FREE_ARGS = ("resume", "output_dir", "run_name", "progress_bar", "wandb_mode", "wandb_project",
+                    "wandb_entity", "wandb_tags", "cuda", "checkpoint_every", "keep_checkpoints",
+                    "checkpoint_signals", "procgen_threads")
 
 
 class CheckpointError(ValueError):
@@ -23,7 +35,7 @@ class CheckpointError(ValueError):
 def atomic_write_bytes(path: Path, write) -> None:
     """Call `write(file)` on a temporary file next to `path`, fsync it, then rename it over `path`."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")  # a killed writer's leftover matches TEMP_PATTERN
     try:
         with open(tmp, "wb") as f:
             write(f)
@@ -44,11 +56,19 @@ def save_checkpoint(directory: Path, step: int, payload: dict[str, Any], keep: i
     """Write `payload` as `directory/ckpt_<step>.pt` atomically and delete all but the newest `keep`."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(directory)
     path = directory / f"ckpt_{step:012d}.pt"
     atomic_write_bytes(path, lambda f: torch.save({"format_version": FORMAT_VERSION, **payload}, f))
     for old in list_checkpoints(directory)[:-keep] if keep > 0 else []:
         old.unlink(missing_ok=True)
     return path
+
+
+def remove_stale_temps(directory: Path) -> None:
+    """Delete temporary files that a writer killed mid-write left in `directory` (one writer per run)."""
+    for path in Path(directory).iterdir():
+        if TEMP_PATTERN.match(path.name) and path.is_file():
+            path.unlink(missing_ok=True)
 
 
 def list_checkpoints(directory: Path) -> list[Path]:
@@ -78,9 +98,57 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         payload = torch.load(path, map_location=map_location, weights_only=False)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means a corrupt file
-        raise CheckpointError(f"corrupt checkpoint {str(path)!r}: {type(exc).__name__}: {exc}") from None
+        detail = " ".join(f"{type(exc).__name__}: {exc}".split())
+        raise CheckpointError(f"corrupt checkpoint {str(path)!r}: {detail[:300]}") from None
     if not isinstance(payload, dict) or "agent" not in payload or "args" not in payload:
         raise CheckpointError(f"corrupt checkpoint {str(path)!r}: missing 'agent' or 'args'")
+    version = payload.get("format_version")
+    if version != FORMAT_VERSION:
+        raise CheckpointError(
+            f"incompatible checkpoint {str(path)!r}: format version {version!r}; valid: {FORMAT_VERSION}"
+        )
+    return payload
+
+
+def _comparable(value: Any) -> Any:
+    return list(value) if isinstance(value, (tuple, list)) else value
+
+
+def differing_args(saved: dict[str, Any], current: dict[str, Any], names) -> list[str]:
+    """`name <saved> (checkpoint) vs <current> (now)` for each of `names` set on both sides with different values."""
+    return [
+        f"{name} {saved[name]!r} (checkpoint) vs {current[name]!r} (now)"
+        for name in names
+        if name in saved and name in current and _comparable(saved[name]) != _comparable(current[name])
+    ]
+
+
+def load_resume_checkpoint(
+    run_dir: str | Path, args: dict[str, Any], agent_kind: str, prefer: Callable[[dict], bool] | None = None,
+) -> dict[str, Any] | None:
+    """The newest checkpoint of a run to resume (None before its first one), checked against the current args."""
+    # With `prefer`, the newest checkpoint it accepts, else the newest. A CheckpointError names every
+    # model-defining arg (MODEL_ARGS) or agent kind that differs; other differing args (the learning rate,
+    # total_timesteps, ...) resume with a one-line warning on stderr.
+    paths = list_checkpoints(Path(run_dir) / "checkpoints")
+    if not paths:
+        return None
+    path, payload = paths[-1], load_checkpoint(paths[-1])
+    if prefer is not None and not prefer(payload):
+        for candidate in reversed(paths[:-1]):
+            if prefer(earlier := load_checkpoint(candidate)):
+                path, payload = candidate, earlier
+                break
+    saved = payload["args"]
+    differ = differing_args({"agent_kind": payload.get("agent_kind", "ppo"), **saved},
+                            {"agent_kind": agent_kind, **args}, ("agent_kind", *MODEL_ARGS))
+    if differ:
+        raise CheckpointError(f"checkpoint {str(path)!r} belongs to another model or setup: {'; '.join(differ)}; "
+                              "valid: resume with the checkpoint's values (see config.json) or start a new run")
+    changed = differing_args(saved, args, [k for k in args if k not in MODEL_ARGS and k not in RESUME_FREE_ARGS])
+    if changed:
+        print(f"warning: resuming with changed args: {'; '.join(changed)}; the continued run differs from an "
+              "uninterrupted one", file=sys.stderr)
     return payload
 
 
@@ -125,3 +193,43 @@ def load_agent(path: str | Path, device: str | torch.device = "cpu"):
         prepare_pruned(agent)
     load_state_strict(agent, payload["agent"], f"{args.get('encoder')} agent")
     return agent.to(device).eval(), args
+
+
+def saved_replay_step(directory: str | Path) -> int | None:
+    """The step counter of the replay memory ReplayMemory.save() wrote to `directory`; None when there is none."""
+    try:
+        return int(json.loads((Path(directory) / "meta.json").read_text())["counters"]["step"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def replay_matches(directory: str | Path) -> Callable[[dict], bool]:
+    """Whether a checkpoint was written together with the replay memory saved in `directory` (its `replay_step`)."""
+    saved = saved_replay_step(directory)
+    return lambda payload: saved is not None and payload.get("replay_step") == saved
+
+
+def restore_replay(memory, directory: str | Path, checkpoint: dict[str, Any]) -> bool:
+    """Load the replay memory saved with `checkpoint` into `memory`; False, with a warning, when there is none."""
+    if replay_matches(directory)(checkpoint):
+        memory.load(directory)
+        return True
+    print(f"warning: no replay memory saved in {str(directory)!r} belongs to the checkpoint at step "
+          f"{checkpoint['global_step']}; it is refilled from scratch", file=sys.stderr)
+    return False
+
+
+def check_replay_disk(directory: str | Path, nbytes: int) -> None:
+    """A one-line ValueError unless the disk of `directory` holds two saved replay memories of `nbytes` each."""
+    # Saving writes the new copy next to the old one, which is deleted afterwards: 2 x nbytes at the peak,
+    # counting what `directory` already holds.
+    directory = Path(directory).absolute()
+    held = sum(p.stat().st_size for p in directory.glob("*.npy")) if directory.is_dir() else 0
+    existing = directory
+    while not existing.exists():
+        existing = existing.parent
+    free, required = shutil.disk_usage(existing).free, 2 * nbytes - held
+    if free < required:
+        raise ValueError(f"invalid --save_buffer: the replay memory needs {required / 2**30:.1f} GiB free on "
+                         f"{str(existing)!r} (2 x {nbytes / 2**30:.1f} GiB while saving), {free / 2**30:.1f} GiB are "
+                         "free; valid: more free disk, a smaller --buffer_size, or no --save_buffer")

@@ -1,21 +1,32 @@
-"""What both training scripts share on the command line: option groups, parsing, user errors, seeding."""
+"""What both training scripts share on the command line: option groups, parsing, user errors, seeding,
+checkpoint signals and the once-per-iteration non-finite guard."""
 
 from __future__ import annotations
 
 import contextlib
+import io
+import netrc
+import os
 import random
+import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal, TypeVar
+from urllib.parse import urlparse
 
 import numpy as np
 import torch
+import tyro
 
+from impoola.checkpoint import list_checkpoints
 from impoola.envs.games import DISTRIBUTION_MODES, GAMES, TRACKS, check_choice
 
 EXIT_USAGE = 2
 EXIT_PREEMPTED = 3
+EXIT_NONFINITE = 4
+CHECKPOINT_SIGNALS = ("SIGTERM", "SIGUSR2")
 T = TypeVar("T")
 
 
@@ -47,7 +58,8 @@ class RunOptions:
     resume: bool = False
     """continue the run in an existing run directory from its newest checkpoint"""
     torch_deterministic: bool = True
-    """torch.backends.cudnn.deterministic"""
+    """GPU: cuDNN picks deterministic convolution algorithms (cudnn.deterministic=True, benchmark=False); other
+    CUDA kernels may still differ in the last bits run to run. CPU runs are bitwise reproducible either way"""
     cuda: bool = True
     """use CUDA when available"""
     wandb_mode: Literal["offline", "online", "disabled"] = "offline"
@@ -70,8 +82,15 @@ class RunOptions:
     """parallel environments of evaluation (default: num_envs)"""
     progress_bar: bool = True
     """show a tqdm progress bar"""
+    checkpoint_signals: tuple[str, ...] = CHECKPOINT_SIGNALS
+    """signals that make the run checkpoint at the end of the current iteration and exit with status 3"""
 
     def validate_run(self) -> None:
+        for name in self.checkpoint_signals:
+            parse_signal(name)
+        if self.wandb_mode == "online" and not wandb_credentials():
+            raise ValueError("invalid wandb_mode 'online': no W&B credentials (WANDB_API_KEY or `wandb login`); "
+                             "valid: offline, disabled, or log in first")
         for name in ("checkpoint_every", "keep_checkpoints"):
             require_positive(name, getattr(self, name))
         for name in ("num_eval_episodes", "num_final_eval_episodes"):
@@ -93,14 +112,131 @@ def default_run_name(env_id: str, exp_name: str, model_name: str, seed: int) -> 
     return f"{env_id}__{exp_name}__{model_name}__s{seed}"
 
 
+def one_line(text: str) -> str:
+    """`text` with every run of whitespace (newlines included) collapsed to one space."""
+    return " ".join(str(text).split())
+
+
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
     """Turn a ValueError (bad input) into a one-line `error: ...` on stderr and exit status 2."""
     try:
         yield
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         raise SystemExit(EXIT_USAGE) from None
+
+
+def parse_cli(cls: type[T], argv: Sequence[str] | None = None) -> T:
+    """tyro.cli(cls) whose parse errors are one line `error: ...` on stderr (exit status 2); --help unchanged."""
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured):
+            args = tyro.cli(cls, args=argv)
+    except SystemExit as exc:
+        if exc.code not in (0, None):
+            print(f"error: {tyro_message(captured.getvalue())}", file=sys.stderr)
+            raise SystemExit(EXIT_USAGE) from None
+        sys.stderr.write(captured.getvalue())
+        raise
+    sys.stderr.write(captured.getvalue())  # warnings, if any
+    return args
+
+
+def tyro_message(text: str) -> str:
+    """The message in tyro's error box (after its title, up to the next rule), as one line."""
+    lines = [line.strip(" │╭╮╰╯") for line in text.splitlines()][1:]  # the title line (or top border) goes
+    is_rule = [not set(line) - set("-─ ") for line in lines]
+    start = is_rule.index(False) if False in is_rule else len(lines)
+    end = is_rule.index(True, start) if True in is_rule[start:] else len(lines)
+    return one_line(" ".join(lines[start:end])) or "invalid command line"
+
+
+def wandb_credentials() -> bool:
+    """Whether W&B can log in without a prompt: WANDB_API_KEY, or a netrc entry for the W&B host."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    host = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname or "api.wandb.ai"
+    paths = [Path(os.environ["NETRC"]).expanduser()] if os.environ.get("NETRC") else [
+        Path.home() / ".netrc", Path.home() / "_netrc"]
+    for path in paths:
+        try:
+            if path.is_file() and netrc.netrc(path).authenticators(host):
+                return True
+        except (OSError, netrc.NetrcParseError):
+            continue
+    return False
+
+
+def parse_signal(name: str) -> signal.Signals:
+    """A catchable signal from its name (SIGTERM, TERM, usr2, ...); a one-line ValueError otherwise."""
+    key = name.strip().upper()
+    key = key if key.startswith("SIG") else f"SIG{key}"
+    found = getattr(signal.Signals, key, None) if key.isidentifier() else None
+    if found is None or found in (signal.SIGKILL, signal.SIGSTOP):
+        raise ValueError(f"invalid checkpoint_signals value {name!r}; valid: catchable signal names such as "
+                         "SIGTERM, SIGUSR1, SIGUSR2, SIGINT (not SIGKILL or SIGSTOP)")
+    return found
+
+
+class StopFlag:
+    """Records the first checkpoint signal received; `close()` restores the previous handlers."""
+
+    # SIGTERM / SIGUSR2 by default: what SLURM and submitit send before a time limit or preemption. The
+    # handler only sets a flag; the training loop checkpoints at its next iteration boundary and exits.
+
+    def __init__(self, signals: Iterable[str] = CHECKPOINT_SIGNALS) -> None:
+        self.signal: int | None = None
+        self._previous = {}
+        for sig in dict.fromkeys(parse_signal(name) for name in signals):
+            self._previous[sig] = signal.signal(sig, self._handler)
+
+    def _handler(self, signum, frame) -> None:
+        self.signal = self.signal if self.signal is not None else signum
+
+    @property
+    def name(self) -> str:
+        """The received signal's name, e.g. SIGTERM (empty before one arrived)."""
+        return signal.Signals(self.signal).name if self.signal is not None else ""
+
+    def close(self) -> None:
+        """Put back the handlers that were installed before."""
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+        self._previous = {}
+
+
+class FiniteGuard:
+    """Once per iteration, in the one host sync that reads the losses: are they and all parameters finite?"""
+
+    # On a NaN/inf, `read` runs `cleanup`, prints one line naming the non-finite losses and parameters and the
+    # last good checkpoint (nothing newer is written, so it stays the newest), and exits with status 4.
+
+    def __init__(self, module: torch.nn.Module, names: Sequence[str], checkpoints: Path,
+                 cleanup: Sequence[Callable[[], object]] = ()) -> None:
+        self.module, self.names, self.checkpoints, self.cleanup = module, tuple(names), Path(checkpoints), cleanup
+
+    def read(self, losses: torch.Tensor, iteration: int, global_step: int) -> list[float]:
+        """`losses` as floats, after one fused check of them and of every parameter's norm."""
+        params = [p.detach() for p in self.module.parameters()]
+        norm = torch.stack(torch._foreach_norm(params)).sum().reshape(1).to(losses.device, losses.dtype)
+        values = torch.cat([losses.detach().flatten(), norm]).tolist()
+        if all(np.isfinite(values)):
+            return values[:-1]
+        bad = [f"{name}={value}" for name, value in zip(self.names, values) if not np.isfinite(value)]
+        params = [name for name, p in self.module.named_parameters() if not bool(torch.isfinite(p).all())]
+        if params:
+            more = f" (+{len(params) - 3} more)" if len(params) > 3 else ""
+            bad.append(f"parameters {', '.join(params[:3])}{more}")
+        elif not np.isfinite(values[-1]):
+            bad.append("the sum of parameter norms overflowed")
+        kept = list_checkpoints(self.checkpoints)
+        last = f"the last good checkpoint {str(kept[-1])!r} is kept" if kept else "no checkpoint was written yet"
+        for close in self.cleanup:
+            close()
+        print(f"error: non-finite training state at iteration {iteration} (global step {global_step}): "
+              f"{'; '.join(bad)}; stopped, {last}", file=sys.stderr)
+        raise SystemExit(EXIT_NONFINITE)
 
 
 def select_device(use_cuda: bool) -> torch.device:
@@ -108,10 +244,13 @@ def select_device(use_cuda: bool) -> torch.device:
 
 
 def seed_everything(seed: int, torch_deterministic: bool) -> None:
+    """Seed python, numpy and torch; with `torch_deterministic`, deterministic cuDNN algorithms (no autotuning)."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
     torch.backends.cudnn.deterministic = torch_deterministic
+    if torch_deterministic:
+        torch.backends.cudnn.benchmark = False
 
 
 def rng_state() -> dict:

@@ -11,7 +11,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from impoola.checkpoint import atomic_write_bytes
+from impoola.checkpoint import atomic_write_bytes, remove_stale_temps
 
 WANDB_MODES = ("offline", "online", "disabled")
 DONE_MARKER = "done"
@@ -56,6 +56,14 @@ def _json_value(value: Any) -> Any:
 class RunLog:
     """Writes every logged row to metrics.jsonl, TensorBoard and W&B, and drives a tqdm bar."""
 
+    # Resuming (the run directory already has a metrics file): metrics.jsonl keeps its first `keep_rows` rows,
+    # the number a checkpoint recorded (`rows` when it was written); without a count, the rows up to
+    # `start_step`. TensorBoard purges everything from `start_step` on and gets the kept rows at `start_step`
+    # again, so rows the continued run re-logs are never doubled. W&B keeps the run id (run_dir/wandb_id):
+    # online, the run resumes and rows below its resumed step are not sent again; offline, W&B cannot resume,
+    # so each attempt writes its own wandb/offline-run-*-<id> directory and the newest one gets the kept rows
+    # first: it holds the whole history (`wandb sync` that one).
+
     def __init__(
         self,
         run_dir: Path,
@@ -67,27 +75,38 @@ class RunLog:
         wandb_tags: tuple[str, ...] = (),
         start_step: int = 0,
         progress: bool = True,
+        keep_rows: int | None = None,
     ):
         from torch.utils.tensorboard import SummaryWriter
 
         self.run_dir = Path(run_dir)
+        remove_stale_temps(self.run_dir)
         write_json(self.run_dir / "config.json", config)
         self.metrics_path = self.run_dir / "metrics.jsonl"
-        self._truncate_metrics(start_step)
+        resuming = self.metrics_path.exists()
+        kept = self._truncate_metrics(start_step, keep_rows) if resuming else []
+        self.rows = len(kept)
         self.metrics_file = open(self.metrics_path, "a")
-        self.tb = SummaryWriter(str(self.run_dir / "tb"), purge_step=start_step if start_step else None)
+        self.tb = SummaryWriter(str(self.run_dir / "tb"), purge_step=start_step if resuming else None)
+        for row in kept:
+            if row["global_step"] >= start_step:
+                self._log_tb(row)
         self.wandb_run = self._init_wandb(config, wandb_mode, wandb_project, wandb_entity, wandb_tags)
+        if wandb_mode == "offline":  # each offline attempt is its own directory: the newest gets the whole history
+            for row in kept:
+                self.wandb_run.log(dict(row), step=row["global_step"])
         self.bar = tqdm(total=total_steps, initial=start_step, unit="step", dynamic_ncols=True,
                         disable=not progress, file=sys.stderr, smoothing=0.05)
         self.step = start_step
 
-    def _truncate_metrics(self, start_step: int) -> None:
-        """On resume, drop rows logged after the checkpoint so no row is duplicated."""
-        if not self.metrics_path.exists():
-            return
-        kept = [line for line in self.metrics_path.read_text().splitlines()
-                if line.strip() and json.loads(line)["global_step"] <= start_step]
-        atomic_write_bytes(self.metrics_path, lambda f: f.write("".join(line + "\n" for line in kept).encode()))
+    def _truncate_metrics(self, start_step: int, keep_rows: int | None) -> list[dict[str, Any]]:
+        """Keep the first `keep_rows` complete rows (or those up to `start_step`); return them."""
+        # The text after the last newline is a row a killed writer left half-written: dropped.
+        lines = [line for line in self.metrics_path.read_text().split("\n")[:-1] if line.strip()]
+        rows = [json.loads(line) for line in lines]
+        keep = keep_rows if keep_rows is not None else sum(row["global_step"] <= start_step for row in rows)
+        atomic_write_bytes(self.metrics_path, lambda f: f.write("".join(line + "\n" for line in lines[:keep]).encode()))
+        return rows[:keep]
 
     def _init_wandb(self, config, mode, project, entity, tags):
         if mode not in WANDB_MODES:
@@ -98,10 +117,11 @@ class RunLog:
 
         id_file = self.run_dir / "wandb_id"
         run_id = id_file.read_text().strip() if id_file.exists() else wandb.util.generate_id()
-        id_file.write_text(run_id)
+        atomic_write_bytes(id_file, lambda f: f.write(run_id.encode()))
         return wandb.init(
             mode=mode, project=project, entity=entity, tags=list(tags), config=config, name=self.run_dir.name,
-            id=run_id, resume="allow", dir=str(self.run_dir), settings=wandb.Settings(silent=True),
+            id=run_id, resume="allow" if mode == "online" else None, dir=str(self.run_dir),
+            settings=wandb.Settings(silent=True),
         )
 
     def log(self, metrics: dict[str, Any], global_step: int) -> None:
@@ -109,11 +129,16 @@ class RunLog:
         row = {"global_step": int(global_step), **{k: _json_value(v) for k, v in metrics.items()}}
         self.metrics_file.write(json.dumps(row) + "\n")
         self.metrics_file.flush()
+        self.rows += 1
+        self._log_tb(row)
+        if self.wandb_run is not None and row["global_step"] >= self.wandb_run.step:
+            self.wandb_run.log(dict(row), step=row["global_step"])
+
+    def _log_tb(self, row: dict[str, Any]) -> None:
+        """The row's numbers as TensorBoard scalars at its global step."""
         for key, value in row.items():
             if key != "global_step" and isinstance(value, (int, float)):
-                self.tb.add_scalar(key, value, global_step)
-        if self.wandb_run is not None:
-            self.wandb_run.log(dict(row), step=int(global_step))
+                self.tb.add_scalar(key, value, row["global_step"])
 
     def progress(self, global_step: int, **postfix: Any) -> None:
         """Advance the progress bar to `global_step` and show `postfix` (e.g. SPS, return)."""

@@ -46,3 +46,28 @@ def tiny_checkpoint(tiny_run) -> Path:
     from impoola.checkpoint import list_checkpoints
 
     return list_checkpoints(tiny_run / "checkpoints")[-1]
+
+
+TINY_DQN = dict(
+    env_id="starpilot", num_envs=2, total_timesteps=64, buffer_size=64, batch_size=8, learning_starts=16,
+    target_network_frequency=16, log_every=4, num_eval_episodes=2, num_final_eval_episodes=2, eval_every_fraction=0.5,
+    scale=1.0, procgen_threads=1, wandb_mode="disabled", progress_bar=False,
+)
+
+
+def tiny_dqn_args(output_dir: Path, **overrides):
+    """Args of a real DQN run that takes a few seconds: 2 envs x 32 vector steps on starpilot (short greedy episodes)."""
+    from dqn_training import Args
+
+    return Args(output_dir=str(output_dir), **{**TINY_DQN, **overrides})
+
+
+@pytest.fixture(scope="session")
+def tiny_dqn_run(tmp_path_factory) -> Path:
+    """Run directory of one tiny, finished DQN run (metrics, checkpoints, done marker)."""
+    from dqn_training import main
+
+    output_dir = tmp_path_factory.mktemp("tiny_dqn_runs")
+    args = tiny_dqn_args(output_dir)
+    main(args)
+    return output_dir / f"{args.env_id}__dqn__{args.model_name}__s1"

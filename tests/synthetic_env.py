@@ -1,6 +1,6 @@
 """A synthetic image task with ProcgenVecEnv's interface: the image shows which action pays.
 
-Each episode is one step. The 16x16 observation is black except for a 4x4 square at a random
+Each episode is one step. The 16x16 observation is black except for an 8x8 square at a random
 position whose colour (one of `NUM_TARGETS`) names the paying action: that action earns reward 1,
 every other action 0. Best return 1.0; a uniform random policy over 15 actions earns 1/15.
 """
@@ -10,9 +10,9 @@ from __future__ import annotations
 import gymnasium
 import numpy as np
 
-COLOURS = np.array([[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 255]], np.uint8)
+COLOURS = np.array([[255, 0, 0], [0, 0, 255]], np.uint8)
 NUM_TARGETS = len(COLOURS)
-SIZE, SQUARE = 16, 4
+SIZE, SQUARE = 16, 8
 
 
 class TargetImageEnv:

@@ -113,9 +113,14 @@ class Encoder(nn.Module):
 
     network: nn.Sequential
     out_features: int
+    autocast_dtype: torch.dtype | None = None
+    """set by impoola.performance: run the network under autocast to this dtype; the latent stays float32"""
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.network(obs.float() / 255.0)
+        if self.autocast_dtype is None:
+            return self.network(obs.float() / 255.0)
+        with torch.autocast(obs.device.type, self.autocast_dtype):
+            return self.network(obs.float() / 255.0).float()
 
 
 def sequence_pe(placement: str | None, index: int, count: int) -> str | None:

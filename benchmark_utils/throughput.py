@@ -1,0 +1,323 @@
+"""Training throughput per speed option: the real PPO / DQN loop, its parts alone, their overhead, memory, evaluation.
+
+    python -m benchmark_utils.throughput --algo ppo --encoder impoola --scale 2 --num_envs 16 --num_steps 64 \\
+        --num_minibatches 8 --update_epochs 3 --variants fp32_nchw,fp32_cl,bf16_cl,compile
+
+A variant is `<fp32|bf16>_<nchw|cl>[_compile]` (`compile` alone means fp32_cl_compile); the plain NCHW float32
+baseline (fp32_nchw) is always measured, first, in the same run. Each variant runs in a fresh process that
+1. times the parts alone (the median of --repeats runs after one warm-up run): env stepping with random actions,
+   rollout inference on fixed observations (PPO: num_steps policy calls; DQN: one greedy act per vector step),
+   the update on a fixed batch (PPO: the update of ppo_training.main; DQN: dqn_training.train_step and the replay
+   memory's add), and
+2. runs the real training script's main() (no evaluation, W&B off) for 1 + --iterations logged intervals and
+   reads charts/SPS from its metrics.jsonl: the first interval is the warm-up (compilation, first calls), the
+   median of the others the steady-state steps/s.
+Overhead = loop time / (sum of the parts' times) - 1, per PPO iteration or per DQN vector step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import json
+import math
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from impoola.config import ModelOptions
+from impoola.envs.games import NUM_ACTIONS
+from impoola.envs.procgen import OBS_SHAPE, ProcgenVecEnv
+from impoola.evaluation import evaluate_track
+from impoola.models.agents import agent_policy, build_agent
+from impoola.performance import (
+    PerformanceOptions, compile_agent, compiled, configure_torch, describe_device, native_bf16, prepare_agent,
+)
+from impoola.ppo import ppo_loss
+
+BASELINE = "fp32_nchw"
+ALIASES = {"compile": "fp32_cl_compile"}
+PRECISION_TOKENS = {"fp32": "float32", "bf16": "bf16"}
+
+
+def parse_variant(name: str) -> PerformanceOptions:
+    """PerformanceOptions of a variant name such as fp32_nchw, bf16_cl or bf16_cl_compile."""
+    parts = ALIASES.get(name, name).split("_")
+    if len(parts) not in (2, 3) or parts[0] not in PRECISION_TOKENS or parts[1] not in ("nchw", "cl") or (
+            len(parts) == 3 and parts[2] != "compile"):
+        raise ValueError(f"invalid variant {name!r}; valid: <fp32|bf16>_<nchw|cl>[_compile] or compile")
+    return PerformanceOptions(precision=PRECISION_TOKENS[parts[0]], channels_last=parts[1] == "cl",
+                              compile=len(parts) == 3)
+
+
+def timed(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
+    """(seconds of a first, warm-up call; median seconds of `repeats` further calls); `fn` ends in a host sync."""
+    times = []
+    for _ in range(repeats + 1):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return times[0], statistics.median(times[1:])
+
+
+def env_seconds(opts: argparse.Namespace, steps: int) -> float:
+    """Median seconds of `steps` vector steps of the training env with random actions."""
+    env = ProcgenVecEnv(opts.env_id, opts.num_envs, num_threads=opts.procgen_threads)
+    env.reset()
+    rng = np.random.default_rng(0)
+
+    def run() -> None:
+        for _ in range(steps):
+            env.step(rng.integers(NUM_ACTIONS, size=opts.num_envs))
+
+    try:
+        return timed(run, opts.repeats)[1]
+    finally:
+        env.close()
+
+
+def model_options(opts: argparse.Namespace) -> ModelOptions:
+    return ModelOptions(encoder=opts.encoder, scale=opts.scale, pooling=opts.pooling)
+
+
+def perf_fields(perf: PerformanceOptions, opts: argparse.Namespace) -> dict:
+    """The speed and model flags of a training script's Args."""
+    return dict(precision=perf.precision, channels_last=perf.channels_last, compile=perf.compile,
+                torch_threads=opts.torch_threads, encoder=opts.encoder, scale=opts.scale, pooling=opts.pooling)
+
+
+def loop_times(run_dir: Path, steps_per_row: int) -> tuple[float, float]:
+    """(warm-up seconds of the first logged interval beyond a steady one, median steady seconds per interval)."""
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    times = [steps_per_row / row["charts/SPS"] for row in rows if "charts/SPS" in row]
+    steady = statistics.median(times[1:])
+    return times[0] - steady, steady
+
+
+def ppo_update(agent, optimizer, loss_fn, batch: dict, opts: argparse.Namespace, device: torch.device) -> list:
+    """One PPO update exactly as ppo_training.main runs it (epochs of shuffled minibatches, losses read once)."""
+    batch_size = len(batch["obs"])
+    minibatch_size = batch_size // opts.num_minibatches
+    loss_sums = torch.zeros(7, device=device)
+    for _ in range(opts.update_epochs):
+        permutation = torch.randperm(batch_size, device=device)
+        for start in range(0, batch_size, minibatch_size):
+            mb = permutation[start:start + minibatch_size]
+            newlogits, newvalue = agent(batch["obs"][mb])
+            out = loss_fn(newlogits, newvalue, batch["actions"][mb], batch["logprobs"][mb], batch["values"][mb],
+                          batch["returns"][mb], batch["advantages"][mb], 0.2, 0.01, 0.5, True, False)
+            optimizer.zero_grad(set_to_none=True)
+            out.loss.backward()
+            torch.nn.utils.clip_grad_norm_(agent.parameters(), 0.5)
+            optimizer.step()
+            loss_sums += torch.stack([out.loss, out.pg_loss, out.v_loss, out.entropy, out.old_approx_kl,
+                                      out.approx_kl, out.clipfrac]).detach()
+    return loss_sums.tolist()
+
+
+def run_ppo(opts: argparse.Namespace, perf: PerformanceOptions, device: torch.device) -> dict:
+    """Parts alone and the real loop of PPO; times in seconds per iteration (num_envs x num_steps env steps)."""
+    from ppo_training import Args, main
+
+    batch_size = opts.num_envs * opts.num_steps
+    result = {"steps_per_unit": batch_size, "env_s": env_seconds(opts, opts.num_steps)}
+    torch.manual_seed(0)
+    agent = prepare_agent(build_agent("ppo", model_options(opts), NUM_ACTIONS), perf, device)
+    compile_agent(agent, perf, device)
+    loss_fn = compiled(ppo_loss, perf, device)
+    obs = torch.randint(0, 256, (opts.num_envs, *OBS_SHAPE), dtype=torch.uint8, device=device)
+
+    def rollout() -> None:
+        for _ in range(opts.num_steps):
+            with torch.inference_mode():
+                action = agent.get_action_and_value(obs)[0]
+            action.cpu().numpy()
+
+    result["inference_warmup_s"], result["inference_s"] = timed(rollout, opts.repeats)
+    generator = torch.Generator(device="cpu").manual_seed(0)
+    batch = {
+        "obs": torch.randint(0, 256, (batch_size, *OBS_SHAPE), dtype=torch.uint8, generator=generator),
+        "actions": torch.randint(0, NUM_ACTIONS, (batch_size,), generator=generator),
+        "logprobs": -math.log(NUM_ACTIONS) + 0.01 * torch.randn(batch_size, generator=generator),
+        "values": torch.randn(batch_size, generator=generator),
+        "returns": torch.randn(batch_size, generator=generator),
+        "advantages": torch.randn(batch_size, generator=generator),
+    }
+    batch = {key: value.to(device) for key, value in batch.items()}
+    optimizer = torch.optim.Adam(agent.parameters(), lr=3.5e-4, eps=1e-5)
+    result["update_warmup_s"], result["update_s"] = timed(
+        lambda: ppo_update(agent, optimizer, loss_fn, batch, opts, device), opts.repeats)
+    if opts.eval_episodes:
+        evaluation = evaluate_track(agent_policy(agent, device, greedy=False), opts.env_id, "easy", "generalization",
+                                    "test", opts.eval_episodes, opts.num_envs, 1, num_threads=opts.procgen_threads)
+        result["eval_episodes_per_s"] = evaluation.episodes_per_second
+    with tempfile.TemporaryDirectory() as output_dir:
+        args = Args(env_id=opts.env_id, num_envs=opts.num_envs, num_steps=opts.num_steps,
+                    num_minibatches=opts.num_minibatches, update_epochs=opts.update_epochs,
+                    total_timesteps=batch_size * (1 + opts.iterations), num_eval_episodes=0,
+                    num_final_eval_episodes=0, eval_every_fraction=1.0, wandb_mode="disabled", progress_bar=False,
+                    output_dir=output_dir, run_name="bench", procgen_threads=opts.procgen_threads, cuda=opts.cuda,
+                    **perf_fields(perf, opts))
+        main(args)
+        result["loop_warmup_s"], result["loop_s"] = loop_times(Path(output_dir) / "bench", batch_size)
+    return result
+
+
+def run_dqn(opts: argparse.Namespace, perf: PerformanceOptions, device: torch.device) -> dict:
+    """Parts alone and the real loop of DQN; times in seconds per vector step (num_envs env steps)."""
+    from dqn_training import Args, act, main, train_step
+    from impoola.replay import ReplayMemory
+
+    args = Args(env_id=opts.env_id, num_envs=opts.num_envs, batch_size=opts.batch_size, buffer_size=opts.buffer_size,
+                learning_starts=0, start_e=0.0, end_e=0.0, log_every=opts.num_steps, wandb_mode="disabled",
+                progress_bar=False, num_eval_episodes=0, num_final_eval_episodes=0, eval_every_fraction=1.0,
+                procgen_threads=opts.procgen_threads, cuda=opts.cuda,
+                total_timesteps=opts.num_envs * opts.num_steps * (1 + opts.iterations), **perf_fields(perf, opts))
+    result = {"steps_per_unit": opts.num_envs, "env_s": env_seconds(opts, opts.num_steps) / opts.num_steps}
+    torch.manual_seed(0)
+    q_network = prepare_agent(build_agent("dqn", model_options(opts), NUM_ACTIONS), perf, device)
+    target_network = copy.deepcopy(q_network).requires_grad_(False)
+    compile_agent(q_network, perf, device)
+    compile_agent(target_network, perf, device)
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (8, opts.num_envs, *OBS_SHAPE), dtype=np.uint8)
+    memory = ReplayMemory(opts.buffer_size, opts.num_envs, OBS_SHAPE, args.n_step, args.gamma, args.replay_mode,
+                          args.prioritized, args.alpha, args.beta, device=device, seed=0)
+    step = 0
+
+    def add() -> None:
+        nonlocal step
+        memory.add(frames[step % 8], rng.integers(NUM_ACTIONS, size=opts.num_envs),
+                   rng.normal(size=opts.num_envs).astype(np.float32), rng.random(opts.num_envs) < 0.01,
+                   frames[(step + 1) % 8])
+        step += 1
+
+    while len(memory) < min(opts.buffer_size, 4 * opts.batch_size):
+        add()
+    result["add_s"] = timed(add, opts.repeats * 8)[1]
+    result["inference_warmup_s"], result["inference_s"] = timed(
+        lambda: act(q_network, frames[0], 0.0, args, device), opts.repeats * 8)
+    optimizer = torch.optim.Adam(q_network.parameters(), lr=1e-4, eps=1e-5)
+    result["update_warmup_s"], result["update_s"] = timed(
+        lambda: train_step(q_network, target_network, optimizer, memory, args).tolist(), opts.repeats * 4)
+    result["update_s"] *= args.train_frequency
+    if opts.eval_episodes:
+        evaluation = evaluate_track(agent_policy(q_network, device, greedy=True), opts.env_id, "easy",
+                                    "generalization", "test", opts.eval_episodes, opts.num_envs, 1,
+                                    num_threads=opts.procgen_threads)
+        result["eval_episodes_per_s"] = evaluation.episodes_per_second
+    with tempfile.TemporaryDirectory() as output_dir:
+        main(dataclasses.replace(args, output_dir=output_dir, run_name="bench"))
+        warmup, interval = loop_times(Path(output_dir) / "bench", opts.num_envs * opts.num_steps)
+        result["loop_warmup_s"], result["loop_s"] = warmup, interval / opts.num_steps
+    return result
+
+
+def run_child(opts: argparse.Namespace) -> None:
+    """Measure one variant in this process and write its results as JSON to --result."""
+    perf = parse_variant(opts.child)
+    perf.torch_threads = opts.torch_threads
+    device = torch.device("cuda" if opts.cuda and torch.cuda.is_available() else "cpu")
+    configure_torch(perf, device)
+    result = (run_ppo if opts.algo == "ppo" else run_dqn)(opts, perf, device)
+    result["peak_mib"] = (torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda"
+                          else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    Path(opts.result).write_text(json.dumps(result))
+
+
+def parts_seconds(r: dict) -> float:
+    return r["env_s"] + r["inference_s"] + r["update_s"] + r.get("add_s", 0.0)
+
+
+def table(results: dict[str, dict], algo: str) -> str:
+    """Markdown table of steps/s, the breakdown, overhead, warm-up, memory and the ratio to fp32_nchw."""
+    unit = "iteration" if algo == "ppo" else "vector step"
+    header = ["variant", "loop steps/s", f"× {BASELINE}", "env s", "inference s", "update s"]
+    header += ["add s"] if algo == "dqn" else []
+    header += ["parts steps/s", "overhead", "warm-up s", "peak MiB", "eval episodes/s"]
+    lines = [f"seconds per {unit}; steps/s = env steps per second", "| " + " | ".join(header) + " |",
+             "|" + "---|" * len(header)]
+    base = results[BASELINE]["steps_per_unit"] / results[BASELINE]["loop_s"]
+    for name, r in results.items():
+        sps = r["steps_per_unit"] / r["loop_s"]
+        row = [name, f"{sps:,.1f}", f"{sps / base:.2f}", f"{r['env_s']:.3g}", f"{r['inference_s']:.3g}",
+               f"{r['update_s']:.3g}"]
+        row += [f"{r['add_s']:.3g}"] if algo == "dqn" else []
+        row += [f"{r['steps_per_unit'] / parts_seconds(r):,.1f}", f"{r['loop_s'] / parts_seconds(r) - 1:+.1%}",
+                f"{r['loop_warmup_s']:.1f}", f"{r['peak_mib']:,.0f}",
+                f"{r['eval_episodes_per_s']:.2f}" if "eval_episodes_per_s" in r else "-"]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--algo", choices=("ppo", "dqn"), default="ppo")
+    parser.add_argument("--encoder", choices=("impala", "impoola", "nature"), default="impoola")
+    parser.add_argument("--scale", type=float, default=2)
+    parser.add_argument("--pooling", default=None, help="head other than the family's own (see ModelOptions)")
+    parser.add_argument("--env_id", default="bigfish")
+    parser.add_argument("--num_envs", type=int, default=16)
+    parser.add_argument("--num_steps", type=int, default=64,
+                        help="PPO: steps per rollout; DQN: vector steps per logged interval")
+    parser.add_argument("--num_minibatches", type=int, default=8)
+    parser.add_argument("--update_epochs", type=int, default=3)
+    parser.add_argument("--batch_size", type=int, default=512, help="DQN batch")
+    parser.add_argument("--buffer_size", type=int, default=16_384, help="DQN replay capacity")
+    parser.add_argument("--variants", default="fp32_nchw,fp32_cl,bf16_cl,compile")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs of each part (after one warm-up run)")
+    parser.add_argument("--iterations", type=int, default=3, help="logged loop intervals after the warm-up one")
+    parser.add_argument("--eval_episodes", type=int, default=0, help="also time evaluation on this many episodes")
+    parser.add_argument("--torch_threads", type=int, default=None)
+    parser.add_argument("--procgen_threads", type=int, default=None)
+    parser.add_argument("--cuda", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--json", default=None, help="also write all results to this JSON file")
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--result", default=None, help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict[str, dict]:
+    opts = parse_args(argv)
+    if opts.child is not None:
+        run_child(opts)
+        return {}
+    variants = [BASELINE] + [v for v in opts.variants.split(",") if v and v != BASELINE]
+    for name in variants:
+        parse_variant(name)
+    device = torch.device("cuda" if opts.cuda and torch.cuda.is_available() else "cpu")
+    if opts.torch_threads is not None:
+        torch.set_num_threads(opts.torch_threads)
+    print(f"device: {describe_device(device)}; torch {torch.__version__}")
+    if device.type == "cpu" and not native_bf16(device):
+        print("this CPU has no native bf16 (AVX512-BF16/AMX): the bf16 target (>= 2.7x fp32_nchw) does not apply")
+    print(f"command: python -m benchmark_utils.throughput {' '.join(argv if argv is not None else sys.argv[1:])}")
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in variants:
+            result_path = Path(tmp) / f"{name}.json"
+            child_argv = [*(argv if argv is not None else sys.argv[1:]), "--child", name, "--result", str(result_path)]
+            proc = subprocess.run([sys.executable, "-m", "benchmark_utils.throughput", *child_argv],
+                                  env={**os.environ, "WANDB_SILENT": "true"})
+            if proc.returncode != 0:
+                raise SystemExit(f"variant {name} failed with exit status {proc.returncode}")
+            results[ALIASES.get(name, name)] = json.loads(result_path.read_text())
+            print(f"{name}: {json.dumps(results[ALIASES.get(name, name)])}", flush=True)
+    print(table(results, opts.algo))
+    if opts.json:
+        Path(opts.json).write_text(json.dumps(results, indent=2))
+    return results
+
+
+if __name__ == "__main__":
+    main()

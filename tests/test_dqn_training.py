@@ -1,0 +1,258 @@
+"""DQN training script: its parts (acting, gradient step, target update, schedules), a tiny real Procgen run with
+checkpoint reload and evaluation, preemption and resume, and bad input (one line, exit 2, nothing created)."""
+
+import copy
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import dqn_training
+from conftest import ROOT, tiny_dqn_args
+from dqn_training import Args, act, gradient_steps, linear_schedule, main, train_step, update_target
+from impoola.checkpoint import list_checkpoints, load_agent, load_checkpoint
+from impoola.cli import EXIT_PREEMPTED
+from impoola.evaluation import evaluate_track
+from impoola.models.agents import DQNAgent, agent_policy
+from impoola.replay import ReplayMemory
+
+CPU = torch.device("cpu")
+
+
+class FlatEncoder(nn.Module):
+    """A linear-probe encoder on 3x4x4 frames, enough to drive a DQNAgent in unit tests."""
+
+    out_features = 48
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return obs.float().flatten(1) / 255.0
+
+
+def q_network_preferring(action: int) -> DQNAgent:
+    """A Q network whose Q values ignore the frame: 1 for `action`, 0 elsewhere."""
+    agent = DQNAgent(FlatEncoder(), 15)
+    with torch.no_grad():
+        agent.q_head.weight.zero_()
+        agent.q_head.bias.zero_()
+        agent.q_head.bias[action] = 1.0
+    return agent
+
+
+def rows_of(run_dir):
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").open()]
+
+
+# --- the loop's parts -------------------------------------------------------------------------------------------
+
+def test_linear_schedule_and_gradient_steps():
+    assert linear_schedule(1.0, 0.025, 100, 0) == 1.0
+    assert linear_schedule(1.0, 0.025, 100, 50) == pytest.approx(0.5125)
+    assert linear_schedule(1.0, 0.025, 100, 1000) == 0.025
+    assert [gradient_steps(k, 1.0) for k in range(1, 6)] == [1] * 5
+    assert [gradient_steps(k, 2.0) for k in range(1, 6)] == [2] * 5  # two gradient steps per vector step
+    assert [gradient_steps(k, 0.5) for k in range(1, 7)] == [0, 1, 0, 1, 0, 1]  # one every other vector step
+    assert sum(gradient_steps(k, 1 / 3) for k in range(1, 10)) == 3
+
+
+def test_release_flips_one_coin_per_vector_step_textbook_one_per_env():
+    np.random.seed(0)
+    q_network, obs = q_network_preferring(3), np.zeros((64, 3, 4, 4), np.uint8)
+    args = Args(replay_mode="release")
+    greedy_counts = [int((act(q_network, obs, 0.5, args, CPU) == 3).sum()) for _ in range(200)]
+    all_greedy = [count == 64 for count in greedy_counts]
+    assert 0.35 < np.mean(all_greedy) < 0.65  # all envs greedy or (almost) none: one coin for the step
+    assert max(count for count, g in zip(greedy_counts, all_greedy) if not g) < 16
+    args = Args(replay_mode="textbook")
+    greedy_counts = np.array([(act(q_network, obs, 0.5, args, CPU) == 3).sum() for _ in range(200)])
+    assert np.all((greedy_counts > 10) & (greedy_counts < 60))  # every step mixes greedy and random envs
+    assert greedy_counts.mean() / 64 == pytest.approx(0.5 + 0.5 / 15, abs=0.03)
+    assert np.all(act(q_network, obs, 0.0, args, CPU) == 3)
+
+
+def test_fully_random_steps_skip_the_network():
+    class Unusable(nn.Module):
+        def forward(self, obs):
+            raise AssertionError("the Q network must not run when every action is random")
+
+    actions = act(Unusable(), np.zeros((8, 3, 4, 4), np.uint8), 1.0, Args(), CPU)
+    assert actions.shape == (8,) and actions.min() >= 0 and actions.max() < 15
+
+
+def test_softmax_exploration_samples_from_q_over_temperature():
+    torch.manual_seed(0)
+    q_network, obs = q_network_preferring(5), np.zeros((4000, 3, 4, 4), np.uint8)
+    sharp = act(q_network, obs, 0.0, Args(exploration="softmax", softmax_temperature=0.05), CPU)
+    assert (sharp == 5).mean() > 0.99
+    soft = act(q_network, obs, 0.0, Args(exploration="softmax", softmax_temperature=1.0), CPU)
+    assert (soft == 5).mean() == pytest.approx(np.e / (np.e + 14), abs=0.03)
+
+
+@pytest.mark.parametrize("mode", ["release", "textbook"])
+def test_train_step_uses_the_double_dqn_target(mode):
+    torch.manual_seed(0)
+    q_network = q_network_preferring(3)  # online network: argmax is action 3 everywhere
+    target_network = copy.deepcopy(q_network)
+    with torch.no_grad():
+        target_network.q_head.bias.copy_(torch.arange(15.0))  # target's own argmax would be action 14
+    rb = ReplayMemory(8, 1, (3, 4, 4), n_step=1, gamma=0.9, mode=mode, prioritized=False)
+    frames = np.zeros((3, 1, 3, 4, 4), np.uint8)
+    rb.add(frames[0], np.array([7]), np.array([2.0], np.float32), np.array([False]), frames[1])
+    optimizer = torch.optim.SGD(q_network.parameters(), lr=0.0)
+    loss, q_taken = train_step(q_network, target_network, optimizer, rb, Args(batch_size=4, replay_mode=mode)).tolist()
+    # Q(s, 7) = 0; target = r + γ · Q_target(s', argmax_a Q_online(s', a)) = 2 + 0.9 · 3
+    assert q_taken == 0.0
+    assert loss == pytest.approx((2 + 0.9 * 3) ** 2)
+
+
+def test_target_update_hard_copy_and_polyak():
+    online, target = q_network_preferring(3), q_network_preferring(4)
+    update_target(target, online, 0.25)
+    torch.testing.assert_close(target.q_head.bias[3:5], torch.tensor([0.25, 0.75]))
+    update_target(target, online, 1.0)
+    for a, b in zip(target.parameters(), online.parameters()):
+        assert torch.equal(a, b)
+
+
+# --- end to end on real Procgen ---------------------------------------------------------------------------------
+
+def test_tiny_run_writes_config_metrics_checkpoints_and_done(tiny_dqn_run):
+    config = json.loads((tiny_dqn_run / "config.json").read_text())
+    assert config["num_vector_steps"] == 32 and config["target_update_every_vector_steps"] == 8
+    assert config["base_learning_rate"] == pytest.approx(2e-4)  # 1e-4 at τ=2, rescaled by 2/τ for τ=1
+    assert config["replay_mode"] == "release" and config["prioritized"] and config["n_step"] == 3
+    rows = rows_of(tiny_dqn_run)
+    assert [row["global_step"] for row in rows] == [0, 8, 16, 24, 32, 40, 48, 56, 64, 64]
+    assert rows[0]["charts/total_network_params"] == 110_160 - 257
+    assert "dormant_neurons/dormant_fraction" in rows[0]
+    for row in rows[1:-1]:
+        assert {"charts/SPS", "charts/learning_rate", "charts/epsilon", "charts/elapsed_train_time"} <= set(row)
+    assert rows[1]["charts/epsilon"] == pytest.approx(1.0 - 0.975 * 6 / 6.4)  # ε over the first 10% of 64 steps
+    assert rows[2]["charts/epsilon"] == pytest.approx(0.025)
+    # learning starts after 16 env steps: the first losses are in the row of step 24
+    assert "losses/td_loss" not in rows[2] and {"losses/td_loss", "losses/q_values"} <= set(rows[3])
+    # one evaluation during training (after half the steps, train and test tracks), then the final one
+    evaluated = [row["global_step"] for row in rows if "scores/eval_avg_return_train" in row]
+    assert evaluated == [32, 64]
+    for row in (rows[4], rows[-1]):
+        assert {"scores/eval_avg_return_test", "scores/normalized_score_train", "scores/normalized_score_test",
+                "dormant_neurons/zero_fraction"} <= set(row)
+    assert (tiny_dqn_run / "done").exists()
+    assert list((tiny_dqn_run / "tb").iterdir())
+    assert [p.name for p in list_checkpoints(tiny_dqn_run / "checkpoints")] == [
+        "ckpt_000000000032.pt", "ckpt_000000000064.pt"]
+
+
+def test_checkpoint_holds_everything_and_reloads_to_evaluate(tiny_dqn_run):
+    payload = load_checkpoint(tiny_dqn_run)
+    assert {"agent", "target_network", "optimizer", "args", "env_state", "next_obs", "rng", "epsilon",
+            "vector_step"} <= set(payload)
+    assert payload["agent_kind"] == "dqn" and payload["global_step"] == 64 and payload["epsilon"] == 0.025
+    assert "replay" not in payload
+    agent, args = load_agent(tiny_dqn_run)
+    assert isinstance(agent, DQNAgent) and args["exp_name"] == "dqn" and not agent.training
+    for name, tensor in agent.state_dict().items():
+        torch.testing.assert_close(tensor, payload["agent"][name])
+    result = evaluate_track(agent_policy(agent, CPU, greedy=True), "starpilot", "easy", "generalization", "test",
+                            num_episodes=2, num_envs=2, seed=1, num_threads=1)
+    assert result.num_episodes == 2
+
+
+def test_resume_of_a_finished_run_changes_nothing(tiny_dqn_run):
+    before = (tiny_dqn_run / "metrics.jsonl").read_bytes()
+    main(tiny_dqn_args(tiny_dqn_run.parent, resume=True))
+    assert (tiny_dqn_run / "metrics.jsonl").read_bytes() == before
+
+
+def test_signal_checkpoints_and_resume_refills_the_replay_memory(tmp_path, monkeypatch):
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGUSR2)}
+    calls = []
+
+    def act_then_signal(*a):
+        calls.append(1)
+        if len(calls) == 10:
+            os.kill(os.getpid(), signal.SIGUSR2)
+        return act(*a)
+
+    args = tiny_dqn_args(tmp_path, num_eval_episodes=0, num_final_eval_episodes=0)
+    run_dir = tmp_path / f"{args.env_id}__dqn__{args.model_name}__s1"
+    try:
+        monkeypatch.setattr(dqn_training, "act", act_then_signal)
+        with pytest.raises(SystemExit) as exit_info:
+            main(args)
+        assert exit_info.value.code == EXIT_PREEMPTED
+        assert load_checkpoint(run_dir)["global_step"] == 24  # at the end of the logging interval it arrived in
+        assert not (run_dir / "done").exists()
+        main(tiny_dqn_args(tmp_path, num_eval_episodes=0, num_final_eval_episodes=0, resume=True))
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    rows = rows_of(run_dir)
+    assert [row["global_step"] for row in rows] == [0, 8, 16, 24, 32, 40, 48, 56, 64, 64]
+    # the replay memory is not checkpointed: learning restarts 16 env steps after the resume at step 24
+    assert ["losses/td_loss" in row for row in rows[3:-1]] == [True, False, False, True, True, True]
+    assert (run_dir / "done").exists() and load_checkpoint(run_dir)["global_step"] == 64
+
+
+def test_textbook_uniform_softmax_polyak_variant_runs(tmp_path):
+    args = tiny_dqn_args(tmp_path, replay_mode="textbook", prioritized=False, exploration="softmax", tau=0.5,
+                         train_frequency=0.5, anneal_lr=True, num_eval_episodes=0, num_final_eval_episodes=0)
+    main(args)
+    rows = rows_of(tmp_path / f"{args.env_id}__dqn__{args.model_name}__s1")
+    assert all("charts/epsilon" not in row for row in rows)
+    rates = [row["charts/learning_rate"] for row in rows if "charts/learning_rate" in row]
+    assert rates == sorted(rates, reverse=True) and rates[-1] < rates[0]
+    assert all(np.isfinite(row["losses/td_loss"]) for row in rows if "losses/td_loss" in row)
+
+
+# --- bad input ----------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"env_id": "pong"}, "invalid env_id 'pong'; valid: bigfish, bossfight"),
+    ({"replay_mode": "paper"}, "invalid replay mode 'paper'; valid: release, textbook"),
+    ({"exploration": "ucb"}, "invalid exploration 'ucb'; valid: egreedy, softmax"),
+    ({"buffer_size": 4, "batch_size": 8}, "invalid buffer_size 4; valid: at least batch_size (8)"),
+    ({"learning_starts": 64}, "invalid learning_starts 64; valid: 0 <= learning_starts < total_timesteps (64)"),
+    ({"num_envs": 0}, "invalid num_envs 0"),
+    ({"total_timesteps": 1}, "invalid total_timesteps 1; valid: at least num_envs (2)"),
+    ({"train_frequency": 0.0}, "invalid train_frequency 0.0"),
+    ({"tau": 1.5}, "invalid tau 1.5; valid: a number in (0, 1]"),
+    ({"end_e": -0.1}, "invalid end_e -0.1"),
+    ({"n_step": 0}, "invalid n_step 0"),
+    ({"scale": 0.0}, "invalid scale 0.0"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, overrides, message):
+    with pytest.raises(SystemExit) as exit_info:
+        main(tiny_dqn_args(tmp_path, **overrides))
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+    assert not list(tmp_path.iterdir())  # nothing created
+
+
+def test_replay_memory_larger_than_available_memory_stops_before_allocating(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(tiny_dqn_args(tmp_path, buffer_size=10**9))
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: replay memory needs 11") and "GiB but only" in err and err.count("\n") == 1
+    assert not list(tmp_path.iterdir())
+
+
+def test_paper_capacity_fits_24_gib_with_room_to_train():
+    need = ReplayMemory.required_bytes(1_000_000, (3, 64, 64), 128, 3, "release", True)
+    assert 11 * 2**30 < need < 12 * 2**30  # ~11.5 GiB of frames, stored once
+
+
+def test_cli_memory_check_exits_2_with_one_line(tmp_path):
+    proc = subprocess.run([sys.executable, "dqn_training.py", "--buffer-size", str(10**9), "--output_dir",
+                           str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    line = proc.stderr.strip().splitlines()[-1]
+    assert line.startswith("error: replay memory needs") and "GiB are available" in line
+    assert not list(tmp_path.iterdir())

@@ -1,0 +1,177 @@
+"""Speed options: channels-last equals NCHW in float32, bf16 and compile run, threads, one copy per env step."""
+
+import json
+import time
+
+import numpy as np
+import pytest
+import torch
+
+import dqn_training
+import ppo_training
+from benchmark_utils.throughput import parse_variant
+from conftest import tiny_dqn_args, tiny_ppo_args
+from impoola.config import ModelOptions
+from impoola.models.agents import build_agent
+from impoola.performance import (
+    PerformanceOptions, StepTransfer, compile_agent, compiled, configure_torch, cpu_features, native_bf16,
+    prepare_agent,
+)
+from impoola.ppo import ppo_loss
+from synthetic_env import TargetImageEnv
+
+CPU = torch.device("cpu")
+OBS = torch.randint(0, 256, (6, 3, 64, 64), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+
+
+def agent_pair(options: ModelOptions, perf: PerformanceOptions):
+    """A plain NCHW float32 PPO agent and a copy prepared with `perf` (same weights)."""
+    torch.manual_seed(0)
+    plain = build_agent("ppo", options, 15)
+    fast = build_agent("ppo", options, 15)
+    fast.load_state_dict(plain.state_dict())
+    return plain, prepare_agent(fast, perf, CPU)
+
+
+def grads(agent) -> dict[str, torch.Tensor]:
+    logits, value = agent(OBS)
+    (logits.logsumexp(-1).sum() + value.square().sum()).backward()
+    return {name: p.grad for name, p in agent.named_parameters()}
+
+
+@pytest.mark.parametrize("options", [ModelOptions(encoder="impoola", scale=2), ModelOptions(encoder="impala", scale=1),
+                                     ModelOptions(encoder="nature", scale=1)], ids=["impoola", "impala", "nature"])
+def test_channels_last_float32_equals_nchw(options):
+    plain, fast = agent_pair(options, PerformanceOptions())
+    assert fast.encoder.network[0].conv.weight.is_contiguous(memory_format=torch.channels_last) if (
+        options.encoder != "nature") else fast.encoder.network[0].weight.is_contiguous(memory_format=torch.channels_last)
+    for a, b in zip(plain(OBS), fast(OBS)):
+        assert b.dtype == torch.float32
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
+    expected, got = grads(plain), grads(fast)
+    for name in expected:
+        torch.testing.assert_close(got[name], expected[name], rtol=1e-3, atol=1e-5, msg=name)
+    assert fast.state_dict().keys() == plain.state_dict().keys()  # checkpoints load either way
+
+
+def test_bf16_autocasts_the_encoder_only():
+    plain, fast = agent_pair(ModelOptions(encoder="impoola", scale=1), PerformanceOptions(precision="bf16"))
+    assert fast.encoder.autocast_dtype == torch.bfloat16 and all(p.dtype == torch.float32 for p in fast.parameters())
+    logits, value = fast(OBS)
+    assert logits.dtype == value.dtype == torch.float32  # heads and distributions stay float32
+    reference_logits, reference_value = plain(OBS)
+    torch.testing.assert_close(value, reference_value, rtol=0.05, atol=0.05)  # bf16 rounding, not a different net
+    assert all(g.dtype == torch.float32 and torch.isfinite(g).all() for g in grads(fast).values())
+
+
+def test_options_validate_and_configure_threads():
+    with pytest.raises(ValueError, match="invalid precision 'fp16'"):
+        PerformanceOptions(precision="fp16").validate_performance()
+    with pytest.raises(ValueError, match="invalid torch_threads 0"):
+        PerformanceOptions(torch_threads=0).validate_performance()
+    before = torch.get_num_threads()
+    try:
+        configure_torch(PerformanceOptions(torch_threads=1), CPU)
+        assert torch.get_num_threads() == 1
+        assert not torch.distributions.Distribution._validate_args  # argument checks would sync every step
+        configure_torch(PerformanceOptions(), CPU)
+        assert torch.get_num_threads() == 1  # None keeps the current setting
+    finally:
+        torch.set_num_threads(before)
+        torch.distributions.Distribution.set_default_validate_args(True)
+    assert set(cpu_features()) == {"name", "simd", "avx512_bf16", "amx"}
+
+
+def test_step_transfer_on_cpu_is_zero_copy():
+    obs = np.random.default_rng(0).integers(0, 256, (4, 3, 8, 8), dtype=np.uint8)
+    to_device = StepTransfer(4, (3, 8, 8), CPU)
+    o, r, d = to_device(obs, np.arange(4, dtype=np.float64), np.array([True, False, False, True]))
+    assert o.data_ptr() == obs.ctypes.data
+    assert r.dtype == d.dtype == torch.float32 and r.tolist() == [0, 1, 2, 3] and d.tolist() == [1, 0, 0, 1]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_step_transfer_on_cuda_is_one_copy_without_sync():
+    device = torch.device("cuda")
+    obs = np.random.default_rng(0).integers(0, 256, (4, 3, 8, 8), dtype=np.uint8)
+    to_device = StepTransfer(4, (3, 8, 8), device)
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        o, r, d = to_device(obs, np.arange(4, dtype=np.float32), np.array([True, False, False, True]))
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    assert o.device.type == "cuda" and torch.equal(o.cpu(), torch.from_numpy(obs))
+    assert r.tolist() == [0, 1, 2, 3] and d.tolist() == [1, 0, 0, 1]
+
+
+def test_benchmark_variants():
+    assert parse_variant("fp32_nchw") == PerformanceOptions(channels_last=False)
+    assert parse_variant("compile") == PerformanceOptions(compile=True)
+    assert parse_variant("bf16_cl_compile") == PerformanceOptions(precision="bf16", compile=True)
+    with pytest.raises(ValueError, match="invalid variant 'fp16_cl'"):
+        parse_variant("fp16_cl")
+
+
+def test_training_runs_in_nchw_and_bf16(tmp_path):
+    for name, overrides in (("nchw", dict(channels_last=False)), ("bf16", dict(precision="bf16"))):
+        args = tiny_ppo_args(tmp_path, run_name=name, num_eval_episodes=0, num_final_eval_episodes=0, **overrides)
+        ppo_training.main(args)
+        rows = [json.loads(line) for line in (tmp_path / name / "metrics.jsonl").open()]
+        assert all(np.isfinite(row["losses/loss"]) for row in rows if "losses/loss" in row)
+        assert json.loads((tmp_path / name / "config.json").read_text())[next(iter(overrides))] == next(
+            iter(overrides.values()))
+
+
+NO_NATIVE_BF16 = pytest.mark.skipif(not native_bf16(CPU), reason="bf16 is emulated on this CPU (no AVX512-BF16/AMX)")
+
+
+def episodic_returns(run_dir) -> list[float]:
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").open()]
+    return [row["charts/episodic_return"] for row in rows if "charts/episodic_return" in row]
+
+
+@NO_NATIVE_BF16
+def test_ppo_learns_the_target_image_task_in_bf16(tmp_path, monkeypatch):
+    monkeypatch.setattr(ppo_training, "ProcgenVecEnv", TargetImageEnv)
+    args = tiny_ppo_args(tmp_path, encoder="impoola", scale=1, num_envs=16, num_steps=16, num_minibatches=8,
+                         update_epochs=3, total_timesteps=16 * 16 * 40, num_eval_episodes=0,
+                         num_final_eval_episodes=0, learning_rate=6e-4, scale_lr=False, normalize_reward=False,
+                         precision="bf16", run_name="bf16")
+    ppo_training.main(args)
+    returns = episodic_returns(tmp_path / "bf16")
+    # Thresholds that float32 runs of several seeds (NCHW and channels-last) all pass: chance is 1/15, best 1.0.
+    assert np.mean(returns[:3]) < 0.2 and max(returns) >= 0.9 and np.mean(returns[-10:]) >= 0.5, returns
+
+
+@NO_NATIVE_BF16
+def test_dqn_learns_the_target_image_task_in_bf16(tmp_path, monkeypatch):
+    monkeypatch.setattr(dqn_training, "ProcgenVecEnv", TargetImageEnv)
+    args = tiny_dqn_args(tmp_path, encoder="impoola", scale=1, num_envs=16, total_timesteps=16 * 200, buffer_size=2000,
+                         batch_size=64, learning_starts=256, target_network_frequency=160, exploration_fraction=0.3,
+                         log_every=20, num_eval_episodes=0, num_final_eval_episodes=0, learning_rate=1e-3,
+                         scale_lr=False, precision="bf16", run_name="bf16")
+    dqn_training.main(args)
+    returns = episodic_returns(tmp_path / "bf16")
+    assert returns[0] < 0.2 and np.mean(returns[-3:]) >= 0.9, returns
+
+
+@pytest.mark.slow
+def test_compile_matches_eager_and_trains(tmp_path):
+    plain, fast = agent_pair(ModelOptions(encoder="impoola", scale=1), PerformanceOptions(compile=True))
+    compile_agent(fast, PerformanceOptions(compile=True), CPU)
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for a, b in zip(plain(OBS), fast(OBS)):
+            torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
+    assert fast.state_dict().keys() == plain.state_dict().keys()
+    loss_fn = compiled(ppo_loss, PerformanceOptions(compile=True), CPU)
+    logits, value = fast(OBS)
+    out = loss_fn(logits, value, torch.zeros(6, dtype=torch.long), torch.zeros(6), torch.zeros(6), torch.ones(6),
+                  torch.randn(6))
+    out.loss.backward()
+    assert fast.actor.weight.grad is not None
+    print(f"compile warm-up {time.perf_counter() - start:.1f} s")
+    args = tiny_ppo_args(tmp_path, run_name="compiled", num_eval_episodes=2, num_final_eval_episodes=0, compile=True)
+    ppo_training.main(args)
+    rows = [json.loads(line) for line in (tmp_path / "compiled" / "metrics.jsonl").open()]
+    assert rows[0]["charts/total_network_params"] == 110_160 and "scores/eval_avg_return_train" in rows[1]
