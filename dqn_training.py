@@ -39,8 +39,8 @@ from impoola.cli import (
 from impoola.config import ModelOptions
 from impoola.envs.games import NUM_ACTIONS, check_choice, level_range, normalized_score
 from impoola.envs.procgen import OBS_SHAPE, ProcgenVecEnv
-from impoola.evaluation import evaluate_track
-from impoola.models.agents import DQNAgent, agent_policy, build_agent
+from impoola.evaluation import evaluate_scores
+from impoola.models.agents import DQNAgent, build_agent
 from impoola.performance import PerformanceOptions, compile_agent, configure_torch, prepare_agent
 from impoola.replay import ReplayMemory, available_memory, check_memory, check_mode, dqn_loss
 from impoola.runlog import RunLog, is_done, prepare_run_dir
@@ -208,24 +208,6 @@ def update_target(target_network: DQNAgent, q_network: DQNAgent, tau: float) -> 
             target.copy_(online)
 
 
-def evaluate_scores(agent: torch.nn.Module, args: Args, device: torch.device, num_episodes: int,
-                    splits: tuple[str, ...], greedy: bool) -> dict[str, float]:
-    """Mean return and normalized score of `agent` on the track's splits (no reward normalisation)."""
-    agent.eval()
-    scores = {}
-    for split in splits:
-        result = evaluate_track(agent_policy(agent, device, greedy), args.env_id, args.distribution_mode,
-                                args.track, split, num_episodes, args.num_eval_envs or args.num_envs, args.seed,
-                                num_threads=args.procgen_threads)
-        # The efficiency track trains on the full distribution: its result is the train-track score.
-        for key in (("train", "test") if args.track == "efficiency" else (split,)):
-            scores[f"scores/eval_avg_return_{key}"] = result.mean_return
-            scores[f"scores/normalized_score_{key}"] = normalized_score(
-                args.env_id, args.distribution_mode, result.mean_return)
-    agent.train()
-    return scores
-
-
 def main(args: Args) -> dict[str, float]:
     with user_errors():
         validate(args)
@@ -363,8 +345,9 @@ def main(args: Args) -> dict[str, float]:
         if evaluated:
             next_eval_step = global_step + eval_interval
             if args.num_eval_episodes > 0:
+                video = run_dir / "videos" / f"step_{global_step:012d}.mp4" if args.capture_video else None
                 metrics.update(evaluate_scores(q_network, args, device, args.num_eval_episodes, eval_splits,
-                                               greedy=True))
+                                               greedy=True, video_path=video))
             metrics.update(dormant())
         log.log(metrics, global_step)
         log.progress(global_step, SPS=metrics["charts/SPS"], ret=metrics.get("charts/episodic_return", math.nan))
@@ -378,7 +361,7 @@ def main(args: Args) -> dict[str, float]:
             log.close()
             envs.close()
             stop.close()
-            print(f"received {stop.name}: checkpoint written at step {global_step}; continue with --resume")
+            print(f"received signal {stop.name}: checkpoint written at step {global_step}; continue with --resume")
             raise SystemExit(EXIT_PREEMPTED)
         if vector_step % (args.log_every * args.checkpoint_every) == 0 or evaluated:
             save(vector_step)

@@ -26,8 +26,8 @@ from impoola.config import BaselineOptions, ModelOptions
 from impoola.envs.games import NUM_ACTIONS, level_range, normalized_score
 from impoola.envs.procgen import ProcgenVecEnv
 from impoola.envs.wrappers import RewardNormalizer
-from impoola.evaluation import evaluate_track
-from impoola.models.agents import agent_policy, build_agent
+from impoola.evaluation import evaluate_scores
+from impoola.models.agents import build_agent
 from impoola.performance import (
     PerformanceOptions, StepTransfer, compile_agent, compiled, configure_torch, prepare_agent,
 )
@@ -176,20 +176,9 @@ def main(args: Args) -> dict[str, float]:
         }, keep=args.keep_checkpoints)
 
     def evaluate(num_episodes: int, splits: tuple[str, ...]) -> dict[str, float]:
-        """Evaluate the sampling policy on the track's train/test levels (no reward normalisation)."""
-        agent.eval()
-        scores = {}
-        for split in splits:
-            result = evaluate_track(agent_policy(agent, device, greedy=False), args.env_id, args.distribution_mode,
-                                    args.track, split, num_episodes, args.num_eval_envs or args.num_envs, args.seed,
-                                    num_threads=args.procgen_threads)
-            # The efficiency track trains on the full distribution: its result is the train-track score.
-            for key in (("train", "test") if args.track == "efficiency" else (split,)):
-                scores[f"scores/eval_avg_return_{key}"] = result.mean_return
-                scores[f"scores/normalized_score_{key}"] = normalized_score(
-                    args.env_id, args.distribution_mode, result.mean_return)
-        agent.train()
-        return scores
+        """The sampling policy on the track's train/test levels; optionally a video of one episode."""
+        video = run_dir / "videos" / f"step_{global_step:012d}.mp4" if args.capture_video else None
+        return evaluate_scores(agent, args, device, num_episodes, splits, greedy=False, video_path=video)
 
     if checkpoint is None:
         log.log({**network_stats(agent, device),

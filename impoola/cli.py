@@ -80,6 +80,8 @@ class RunOptions:
     """episodes per track in the final evaluation (0 disables it)"""
     num_eval_envs: int | None = None
     """parallel environments of evaluation (default: num_envs)"""
+    capture_video: bool = False
+    """record one episode of the first evaluated track as an MP4 in <run>/videos/ at every evaluation (final too)"""
     progress_bar: bool = True
     """show a tqdm progress bar"""
     checkpoint_signals: tuple[str, ...] = CHECKPOINT_SIGNALS

@@ -46,9 +46,9 @@ class ModelOptions:
         from impoola.models.encoders import PE_PLACEMENTS
         from impoola.models.heads import HEADS
 
-        pooling = self.resolved_pooling()
         if self.encoder not in ENCODERS:
             raise ValueError(f"invalid encoder {self.encoder!r}; valid: {', '.join(ENCODERS)}")
+        pooling = self.resolved_pooling()
         if not self.scale > 0:
             raise ValueError(f"invalid scale {self.scale!r}; valid: a positive number (τ = 1..4 in the paper)")
         if pooling not in HEADS:

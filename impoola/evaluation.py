@@ -5,10 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
+from impoola.envs.games import normalized_score
 from impoola.envs.procgen import make_track_env
 
 Policy = Callable[[np.ndarray], np.ndarray]
@@ -79,3 +82,39 @@ def evaluate_track(
         return evaluate(policy, env, num_episodes)
     finally:
         env.close()
+
+
+def evaluate_scores(
+    agent: torch.nn.Module,
+    args: Any,
+    device: torch.device,
+    num_episodes: int,
+    splits: tuple[str, ...],
+    greedy: bool,
+    video_path: Path | None = None,
+) -> dict[str, float]:
+    """Mean return and normalized score of a training script's agent on its track's splits (no reward scaling).
+
+    `args` is a training script's Args (env_id, distribution_mode, track, seed, num_envs, num_eval_envs,
+    procgen_threads). PPO samples from its policy (greedy=False), DQN acts greedily. The efficiency track trains
+    on the full distribution, so its result is logged under both the train and the test keys. With
+    `video_path`, one more episode of the first split is recorded there as an MP4.
+    """
+    from impoola.analysis.video import record_episodes
+    from impoola.models.agents import agent_policy
+
+    was_training = agent.training
+    agent.eval()
+    policy = agent_policy(agent, device, greedy)
+    scores = {}
+    for split in splits:
+        result = evaluate_track(policy, args.env_id, args.distribution_mode, args.track, split, num_episodes,
+                                args.num_eval_envs or args.num_envs, args.seed, num_threads=args.procgen_threads)
+        for key in (("train", "test") if args.track == "efficiency" else (split,)):
+            scores[f"scores/eval_avg_return_{key}"] = result.mean_return
+            scores[f"scores/normalized_score_{key}"] = normalized_score(
+                args.env_id, args.distribution_mode, result.mean_return)
+    if video_path is not None:
+        record_episodes(policy, args.env_id, video_path, 1, args.distribution_mode, args.track, splits[0], args.seed)
+    agent.train(was_training)
+    return scores

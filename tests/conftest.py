@@ -18,6 +18,7 @@ torch.set_num_threads(1)
 TINY_PPO = dict(
     env_id="bigfish", num_envs=2, num_steps=16, total_timesteps=64, num_minibatches=2, update_epochs=1,
     num_eval_episodes=2, num_final_eval_episodes=2, eval_every_fraction=0.5, scale=1.0, procgen_threads=1,
+    capture_video=True,
     wandb_mode="disabled", progress_bar=False,
 )
 

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from conftest import ROOT, tiny_ppo_args
+from impoola.analysis.video import count_video_frames
 from impoola.checkpoint import list_checkpoints, load_agent, load_checkpoint
 from impoola.evaluation import evaluate_track
 from impoola.models.agents import agent_policy
@@ -31,6 +32,9 @@ def test_tiny_run_writes_config_metrics_checkpoints_and_done(tiny_run):
     assert {"scores/eval_avg_return_train", "scores/eval_avg_return_test", "scores/normalized_score_train",
             "scores/normalized_score_test", "dormant_neurons/zero_fraction"} <= set(rows[3])
     assert (tiny_run / "done").exists()
+    videos = sorted((tiny_run / "videos").glob("step_*.mp4"))  # --capture_video: one episode per evaluation, final too
+    assert [v.name for v in videos] == ["step_000000000032.mp4", "step_000000000064.mp4"]
+    assert all(count_video_frames(video) > 0 for video in videos)
     assert list((tiny_run / "tb").iterdir())
     assert len(list_checkpoints(tiny_run / "checkpoints")) >= 1
 
