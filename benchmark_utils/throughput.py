@@ -3,8 +3,11 @@
     python -m benchmark_utils.throughput --algo ppo --encoder impoola --scale 2 --num_envs 16 --num_steps 64 \\
         --num_minibatches 8 --update_epochs 3 --variants fp32_nchw,fp32_cl,bf16_cl,compile
 
-A variant is `<fp32|bf16>_<nchw|cl>[_compile]` (`compile` alone means fp32_cl_compile); the plain NCHW float32
-baseline (fp32_nchw) is always measured, first, in the same run. Each variant runs in a fresh process that
+A variant is `<fp32|bf16>_<nchw|cl>[_compile][_sysmalloc]` (`compile` alone means fp32_cl_compile; `sysmalloc`
+turns off --reuse_host_memory, i.e. glibc's default malloc); the plain NCHW float32 baseline (fp32_nchw) is always
+measured, first, in the same run. Every variant is measured --rounds times, interleaved (baseline, A, B, baseline,
+A, B, ...) so that a shared machine's drift hits all alike; the table shows each figure's median over the rounds.
+Each measurement runs in a fresh process that
 1. times the parts alone (the median of --repeats runs after one warm-up run): env stepping with random actions,
    rollout inference on fixed observations (PPO: num_steps policy calls; DQN: one greedy act per vector step),
    the update on a fixed batch (PPO: the update of ppo_training.main; DQN: dqn_training.train_step and the replay
@@ -51,13 +54,14 @@ PRECISION_TOKENS = {"fp32": "float32", "bf16": "bf16"}
 
 
 def parse_variant(name: str) -> PerformanceOptions:
-    """PerformanceOptions of a variant name such as fp32_nchw, bf16_cl or bf16_cl_compile."""
+    """PerformanceOptions of a variant name such as fp32_nchw, bf16_cl, bf16_cl_compile or fp32_cl_sysmalloc."""
     parts = ALIASES.get(name, name).split("_")
-    if len(parts) not in (2, 3) or parts[0] not in PRECISION_TOKENS or parts[1] not in ("nchw", "cl") or (
-            len(parts) == 3 and parts[2] != "compile"):
-        raise ValueError(f"invalid variant {name!r}; valid: <fp32|bf16>_<nchw|cl>[_compile] or compile")
+    flags = parts[2:]
+    if len(parts) < 2 or parts[0] not in PRECISION_TOKENS or parts[1] not in ("nchw", "cl") or flags not in (
+            [], ["compile"], ["sysmalloc"], ["compile", "sysmalloc"]):
+        raise ValueError(f"invalid variant {name!r}; valid: <fp32|bf16>_<nchw|cl>[_compile][_sysmalloc] or compile")
     return PerformanceOptions(precision=PRECISION_TOKENS[parts[0]], channels_last=parts[1] == "cl",
-                              compile=len(parts) == 3)
+                              compile="compile" in flags, reuse_host_memory="sysmalloc" not in flags)
 
 
 def timed(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
@@ -239,6 +243,13 @@ def parts_seconds(r: dict) -> float:
     return r["env_s"] + r["inference_s"] + r["update_s"] + r.get("add_s", 0.0)
 
 
+def median_result(rounds: list[dict]) -> dict:
+    """Each figure's median over the rounds of one variant; the overhead is the median of the rounds' overheads."""
+    result = {key: statistics.median(r[key] for r in rounds) for key in rounds[0]}
+    result["overhead"] = statistics.median(r["loop_s"] / parts_seconds(r) - 1 for r in rounds)
+    return result
+
+
 def table(results: dict[str, dict], algo: str) -> str:
     """Markdown table of steps/s, the breakdown, overhead, warm-up, memory and the ratio to fp32_nchw."""
     unit = "iteration" if algo == "ppo" else "vector step"
@@ -253,7 +264,7 @@ def table(results: dict[str, dict], algo: str) -> str:
         row = [name, f"{sps:,.1f}", f"{sps / base:.2f}", f"{r['env_s']:.3g}", f"{r['inference_s']:.3g}",
                f"{r['update_s']:.3g}"]
         row += [f"{r['add_s']:.3g}"] if algo == "dqn" else []
-        row += [f"{r['steps_per_unit'] / parts_seconds(r):,.1f}", f"{r['loop_s'] / parts_seconds(r) - 1:+.1%}",
+        row += [f"{r['steps_per_unit'] / parts_seconds(r):,.1f}", f"{r['overhead']:+.1%}",
                 f"{r['loop_warmup_s']:.1f}", f"{r['peak_mib']:,.0f}",
                 f"{r['eval_episodes_per_s']:.2f}" if "eval_episodes_per_s" in r else "-"]
         lines.append("| " + " | ".join(row) + " |")
@@ -277,6 +288,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--variants", default="fp32_nchw,fp32_cl,bf16_cl,compile")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs of each part (after one warm-up run)")
     parser.add_argument("--iterations", type=int, default=3, help="logged loop intervals after the warm-up one")
+    parser.add_argument("--rounds", type=int, default=3, help="measure every variant this many times, interleaved")
     parser.add_argument("--eval_episodes", type=int, default=0, help="also time evaluation on this many episodes")
     parser.add_argument("--torch_threads", type=int, default=None)
     parser.add_argument("--procgen_threads", type=int, default=None)
@@ -302,17 +314,22 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
     if device.type == "cpu" and not native_bf16(device):
         print("this CPU has no native bf16 (AVX512-BF16/AMX): the bf16 target (>= 2.7x fp32_nchw) does not apply")
     print(f"command: python -m benchmark_utils.throughput {' '.join(argv if argv is not None else sys.argv[1:])}")
-    results = {}
+    runs: dict[str, list[dict]] = {ALIASES.get(name, name): [] for name in variants}
     with tempfile.TemporaryDirectory() as tmp:
-        for name in variants:
-            result_path = Path(tmp) / f"{name}.json"
-            child_argv = [*(argv if argv is not None else sys.argv[1:]), "--child", name, "--result", str(result_path)]
-            proc = subprocess.run([sys.executable, "-m", "benchmark_utils.throughput", *child_argv],
-                                  env={**os.environ, "WANDB_SILENT": "true"})
-            if proc.returncode != 0:
-                raise SystemExit(f"variant {name} failed with exit status {proc.returncode}")
-            results[ALIASES.get(name, name)] = json.loads(result_path.read_text())
-            print(f"{name}: {json.dumps(results[ALIASES.get(name, name)])}", flush=True)
+        for round_index in range(opts.rounds):  # interleaved, so that a machine's drift hits every variant alike
+            for name in variants:
+                result_path = Path(tmp) / f"{name}.json"
+                child_argv = [*(argv if argv is not None else sys.argv[1:]), "--child", name, "--result",
+                              str(result_path)]
+                proc = subprocess.run([sys.executable, "-m", "benchmark_utils.throughput", *child_argv],
+                                      env={**os.environ, "WANDB_SILENT": "true"})
+                if proc.returncode != 0:
+                    raise SystemExit(f"variant {name} failed with exit status {proc.returncode}")
+                result = json.loads(result_path.read_text())
+                runs[ALIASES.get(name, name)].append(result)
+                print(f"round {round_index + 1} {name}: {json.dumps(result)}", flush=True)
+    results = {name: median_result(rounds) for name, rounds in runs.items()}
+    print(f"medians of {opts.rounds} interleaved round(s)")
     print(table(results, opts.algo))
     if opts.json:
         Path(opts.json).write_text(json.dumps(results, indent=2))

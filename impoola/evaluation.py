@@ -93,8 +93,9 @@ def evaluate_scores(
     greedy: bool,
     video_path: Path | None = None,
 ) -> dict[str, float]:
-    """Mean return and normalized score of a training script's agent on its track's splits (no reward scaling).
+    """Mean return, normalized score and episodes/s of a training script's agent on its track's splits.
 
+    Returns are raw (no reward scaling); the agent runs with the run's speed options (channels-last, bf16).
     `args` is a training script's Args (env_id, distribution_mode, track, seed, num_envs, num_eval_envs,
     procgen_threads). PPO samples from its policy (greedy=False), DQN acts greedily. The efficiency track trains
     on the full distribution, so its result is logged under both the train and the test keys. With
@@ -110,6 +111,7 @@ def evaluate_scores(
     for split in splits:
         result = evaluate_track(policy, args.env_id, args.distribution_mode, args.track, split, num_episodes,
                                 args.num_eval_envs or args.num_envs, args.seed, num_threads=args.procgen_threads)
+        scores[f"charts/eval_episodes_per_second_{split}"] = result.episodes_per_second
         for key in (("train", "test") if args.track == "efficiency" else (split,)):
             scores[f"scores/eval_avg_return_{key}"] = result.mean_return
             scores[f"scores/normalized_score_{key}"] = normalized_score(

@@ -8,6 +8,7 @@ heads, the distributions and the losses stay float32.
 
 from __future__ import annotations
 
+import ctypes
 import math
 import sys
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from impoola.envs.games import check_choice
 
 PRECISIONS = ("float32", "bf16")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # glibc mallopt parameters
 Fn = TypeVar("Fn", bound=Callable)
 
 
@@ -38,6 +40,9 @@ class PerformanceOptions:
     """channels-last memory format for the encoder (float32 results equal NCHW up to rounding)"""
     torch_threads: int | None = None
     """torch intra-op threads (default: torch's own, the cores this process may use; Procgen and torch take turns)"""
+    reuse_host_memory: bool = True
+    """keep freed CPU memory in the process for the next step (glibc malloc: no mmap'd chunks, no trimming) instead
+    of page-faulting every large tensor back in; peak memory is unchanged"""
 
     def validate_performance(self) -> None:
         """Raise a one-line ValueError naming the first invalid speed option."""
@@ -73,9 +78,26 @@ def describe_device(device: torch.device) -> str:
             + (bf16 or "no (no AVX512-BF16/AMX: bf16 is emulated and slower than float32)"))
 
 
+def keep_freed_host_memory() -> bool:
+    """Make glibc's malloc keep freed memory for reuse: no mmap'd chunks, no trimming; False where libc is not glibc.
+
+    By default each large CPU tensor (a 128-frame minibatch's activations are tens of MiB each) is mmap'd fresh and
+    unmapped when freed, so every training step page-faults its working set back in: ~100k faults per PPO
+    minibatch of Impoola τ=2, 10-30% of its time. Freed memory then stays in the process until it exits.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(libc.mallopt(M_TRIM_THRESHOLD, -1))
+    except (OSError, AttributeError):
+        return False
+
+
 def configure_torch(options: PerformanceOptions, device: torch.device) -> None:
-    """Process-wide settings: torch threads, no distribution argument checks (each is a device sync), TF32 with bf16."""
+    """Process-wide settings: torch threads, malloc reuse, no distribution argument checks (each a device sync), TF32
+    with bf16."""
     options.validate_performance()
+    if options.reuse_host_memory:
+        keep_freed_host_memory()
     if options.torch_threads is not None:
         torch.set_num_threads(options.torch_threads)
     torch.distributions.Distribution.set_default_validate_args(False)

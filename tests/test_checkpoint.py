@@ -71,7 +71,7 @@ def test_truncated_real_checkpoint_and_other_format_version_are_clear_errors(tmp
 
 def test_resume_checkpoint_must_fit_the_model_args(tmp_path, capsys):
     assert load_resume_checkpoint(tmp_path, payload()["args"], "ppo") is None  # killed before its first checkpoint
-    save_checkpoint(tmp_path / "checkpoints", 32, payload())
+    save_checkpoint(tmp_path / "checkpoints", 32, payload(torch_threads=None, compile=False, compile_mode=None))
     with pytest.raises(CheckpointError) as info:
         load_resume_checkpoint(tmp_path, {**payload()["args"], "encoder": "impala", "scale": 1.0}, "ppo")
     message = str(info.value)
@@ -79,12 +79,13 @@ def test_resume_checkpoint_must_fit_the_model_args(tmp_path, capsys):
     assert "scale 2.0 (checkpoint) vs 1.0 (now)" in message and "\n" not in message
     with pytest.raises(CheckpointError, match="agent_kind 'ppo' \\(checkpoint\\) vs 'dqn' \\(now\\)"):
         load_resume_checkpoint(tmp_path, payload()["args"], "dqn")
-    loaded = load_resume_checkpoint(tmp_path, {**payload()["args"], "learning_rate": 1e-3, "progress_bar": False},
-                                    "ppo")
+    speed = {"torch_threads": 2, "compile": True, "compile_mode": "default"}  # speed options resume silently
+    loaded = load_resume_checkpoint(tmp_path, {**payload()["args"], "learning_rate": 1e-3, "progress_bar": False,
+                                               **speed}, "ppo")
     assert torch.equal(loaded["agent"]["w"], torch.ones(2))
     err = capsys.readouterr().err
     assert err.startswith("warning: resuming with changed args: learning_rate None (checkpoint) vs 0.001 (now)")
-    assert "progress_bar" not in err and err.count("\n") == 1
+    assert "progress_bar" not in err and "compile" not in err and "threads" not in err and err.count("\n") == 1
 
 
 def test_resume_prefers_the_newest_checkpoint_that_matches_the_saved_replay_memory(tmp_path):

@@ -20,8 +20,8 @@ WALL_CLOCK_KEYS = ("charts/SPS", "charts/elapsed_train_time")
 
 
 def is_wall_clock(key: str) -> bool:
-    """Metrics that measure time (steps/s, elapsed time, latency) differ between otherwise identical runs."""
-    return key in WALL_CLOCK_KEYS or "latency" in key
+    """Metrics that measure time (steps/s, episodes/s, elapsed time, latency) differ between identical runs."""
+    return key in WALL_CLOCK_KEYS or "latency" in key or "per_second" in key
 
 
 def metric_rows(run_dir: Path) -> list[dict]:

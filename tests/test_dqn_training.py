@@ -142,6 +142,7 @@ def test_tiny_run_writes_config_metrics_checkpoints_and_done(tiny_dqn_run):
     for row in (rows[4], rows[-1]):
         assert {"scores/eval_avg_return_test", "scores/normalized_score_train", "scores/normalized_score_test",
                 "dormant_neurons/zero_fraction"} <= set(row)
+        assert row["charts/eval_episodes_per_second_train"] > 0 and row["charts/eval_episodes_per_second_test"] > 0
     assert (tiny_dqn_run / "done").exists()
     assert list((tiny_dqn_run / "tb").iterdir())
     assert [p.name for p in list_checkpoints(tiny_dqn_run / "checkpoints")] == [

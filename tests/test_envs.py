@@ -1,5 +1,7 @@
 """ProcgenVecEnv on real Procgen games: layout, reset-inside-step semantics, bookkeeping, determinism, state."""
 
+import os
+
 import numpy as np
 import pytest
 from procgen import ProcgenGym3Env
@@ -180,7 +182,13 @@ def test_render_rgb_array():
         ProcgenVecEnv("bigfish", 2, render_mode="human")
 
 
-def test_default_num_threads():
+def test_default_num_threads_follow_the_cores_this_process_may_use():
     env = ProcgenVecEnv("bigfish", 2)
     assert env.num_threads == default_num_threads() and 1 <= env.num_threads <= 4
     env.close()
+    cores = os.sched_getaffinity(0)
+    try:
+        os.sched_setaffinity(0, {min(cores)})  # e.g. a SLURM job granted one core of a larger machine
+        assert default_num_threads() == 1
+    finally:
+        os.sched_setaffinity(0, cores)

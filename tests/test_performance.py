@@ -1,6 +1,8 @@
 """Speed options: channels-last equals NCHW in float32, bf16 and compile run, threads, one copy per env step."""
 
 import json
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -82,6 +84,31 @@ def test_options_validate_and_configure_threads():
     assert set(cpu_features()) == {"name", "simd", "avx512_bf16", "amx"}
 
 
+FAULTS_PER_STEP = """
+import resource, sys, torch
+from impoola.performance import PerformanceOptions, configure_torch
+configure_torch(PerformanceOptions(reuse_host_memory=sys.argv[1] == "on"), torch.device("cpu"))
+layer = torch.nn.Sequential(torch.nn.Conv2d(3, 32, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(3, 2, 1))
+x = torch.rand(128, 3, 64, 64)
+for step in range(8):  # each step allocates and frees 64 MiB activations and gradients
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    layer(x).sum().backward()
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc")
+def test_freed_host_memory_is_reused_instead_of_page_faulted_back():
+    def late_faults(setting: str) -> int:
+        out = subprocess.run([sys.executable, "-c", FAULTS_PER_STEP, setting], capture_output=True, text=True,
+                             check=True)
+        return sum(int(line) for line in out.stdout.split()[-4:])
+
+    reused, default = late_faults("on"), late_faults("off")
+    assert default > 4 * 16_384  # glibc's default: every 64 MiB tensor is a fresh mmap, 16,384 faults of 4 KiB
+    assert reused < default / 4, (reused, default)
+
+
 def test_step_transfer_on_cpu_is_zero_copy():
     obs = np.random.default_rng(0).integers(0, 256, (4, 3, 8, 8), dtype=np.uint8)
     to_device = StepTransfer(4, (3, 8, 8), CPU)
@@ -108,6 +135,9 @@ def test_benchmark_variants():
     assert parse_variant("fp32_nchw") == PerformanceOptions(channels_last=False)
     assert parse_variant("compile") == PerformanceOptions(compile=True)
     assert parse_variant("bf16_cl_compile") == PerformanceOptions(precision="bf16", compile=True)
+    assert parse_variant("fp32_cl_sysmalloc") == PerformanceOptions(reuse_host_memory=False)
+    with pytest.raises(ValueError, match="invalid variant 'fp32_cl_sysmalloc_compile'"):
+        parse_variant("fp32_cl_sysmalloc_compile")
     with pytest.raises(ValueError, match="invalid variant 'fp16_cl'"):
         parse_variant("fp16_cl")
 
@@ -175,3 +205,22 @@ def test_compile_matches_eager_and_trains(tmp_path):
     ppo_training.main(args)
     rows = [json.loads(line) for line in (tmp_path / "compiled" / "metrics.jsonl").open()]
     assert rows[0]["charts/total_network_params"] == 110_160 and "scores/eval_avg_return_train" in rows[1]
+
+
+@pytest.mark.parametrize("algo", ["ppo", pytest.param("dqn", marks=pytest.mark.slow)])
+def test_throughput_benchmark_prints_interleaved_medians(algo, tmp_path):
+    json_path = tmp_path / "results.json"
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmark_utils.throughput", "--algo", algo, "--encoder", "impala", "--scale", "1",
+         "--num_envs", "2", "--num_steps", "4", "--num_minibatches", "2", "--update_epochs", "1", "--batch_size", "8",
+         "--buffer_size", "64", "--repeats", "1", "--iterations", "1", "--rounds", "2", "--variants", "fp32_cl",
+         "--torch_threads", "1", "--no-cuda", "--json", str(json_path)],
+        capture_output=True, text=True, check=True, timeout=300)
+    assert out.stdout.count("round ") == 4 and "medians of 2 interleaved round(s)" in out.stdout
+    baseline_row = next(line for line in out.stdout.splitlines() if line.startswith("| fp32_nchw |"))
+    assert baseline_row.split("|")[3].strip() == "1.00"  # the ratio column is relative to the baseline
+    results = json.loads(json_path.read_text())
+    assert set(results) == {"fp32_nchw", "fp32_cl"}
+    for result in results.values():
+        assert result["loop_s"] > 0 and result["update_s"] > 0 and result["env_s"] > 0 and result["peak_mib"] > 0
+        assert result["overhead"] > -1

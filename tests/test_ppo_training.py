@@ -31,6 +31,7 @@ def test_tiny_run_writes_config_metrics_checkpoints_and_done(tiny_run):
     assert "scores/eval_avg_return_train" not in rows[2]
     assert {"scores/eval_avg_return_train", "scores/eval_avg_return_test", "scores/normalized_score_train",
             "scores/normalized_score_test", "dormant_neurons/zero_fraction"} <= set(rows[3])
+    assert rows[3]["charts/eval_episodes_per_second_test"] > 0  # evaluation speed, logged with every evaluation
     assert (tiny_run / "done").exists()
     videos = sorted((tiny_run / "videos").glob("step_*.mp4"))  # --capture_video: one episode per evaluation, final too
     assert [v.name for v in videos] == ["step_000000000032.mp4", "step_000000000064.mp4"]

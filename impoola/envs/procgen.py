@@ -23,9 +23,14 @@ RENDER_MODES = ("rgb_array",)
 _TRAILER = np.dtype([("ret", "<f8"), ("len", "<i8")])
 
 
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity, e.g. a SLURM allocation), else the machine's count."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def default_num_threads() -> int:
-    """Procgen worker threads when none are given: min(4, CPU count)."""
-    return min(4, os.cpu_count() or 1)
+    """Procgen worker threads when none are given: min(4, the cores this process may use)."""
+    return min(4, usable_cores())
 
 
 def hwc_to_chw(frames: np.ndarray) -> np.ndarray:
