@@ -3,8 +3,8 @@
     python -m benchmark_utils.throughput --algo ppo --encoder impoola --scale 2 --num_envs 16 --num_steps 64 \\
         --num_minibatches 8 --update_epochs 3 --variants fp32_nchw,fp32_cl,bf16_cl,compile
 
-A variant is `<fp32|bf16>_<nchw|cl>[_compile][_sysmalloc]` (`compile` alone means fp32_cl_compile; `sysmalloc`
-turns off --reuse_host_memory, i.e. glibc's default malloc); the plain NCHW float32 baseline (fp32_nchw) is always
+A variant is `<fp32|bf16>_<nchw|cl>[_compile][_reuse]` (`compile` alone means fp32_cl_compile; `reuse` turns on
+--reuse_host_memory); the plain NCHW float32 baseline (fp32_nchw) is always
 measured, first, in the same run. Every variant is measured --rounds times, interleaved (baseline, A, B, baseline,
 A, B, ...) so that a shared machine's drift hits all alike; the table shows each figure's median over the rounds.
 Each measurement runs in a fresh process that
@@ -15,7 +15,8 @@ Each measurement runs in a fresh process that
 2. runs the real training script's main() (no evaluation, W&B off) for 1 + --iterations logged intervals and
    reads charts/SPS from its metrics.jsonl: the first interval is the warm-up (compilation, first calls), the
    median of the others the steady-state steps/s.
-Overhead = loop time / (sum of the parts' times) - 1, per PPO iteration or per DQN vector step.
+Overhead = loop time / (sum of the parts' times) - 1, per PPO iteration or per DQN vector step. DQN's first
+interval also holds the steps before the replay memory holds a batch (no updates), so its warm-up can be negative.
 """
 
 from __future__ import annotations
@@ -54,14 +55,14 @@ PRECISION_TOKENS = {"fp32": "float32", "bf16": "bf16"}
 
 
 def parse_variant(name: str) -> PerformanceOptions:
-    """PerformanceOptions of a variant name such as fp32_nchw, bf16_cl, bf16_cl_compile or fp32_cl_sysmalloc."""
+    """PerformanceOptions of a variant name such as fp32_nchw, bf16_cl, bf16_cl_compile or fp32_cl_reuse."""
     parts = ALIASES.get(name, name).split("_")
     flags = parts[2:]
     if len(parts) < 2 or parts[0] not in PRECISION_TOKENS or parts[1] not in ("nchw", "cl") or flags not in (
-            [], ["compile"], ["sysmalloc"], ["compile", "sysmalloc"]):
-        raise ValueError(f"invalid variant {name!r}; valid: <fp32|bf16>_<nchw|cl>[_compile][_sysmalloc] or compile")
+            [], ["compile"], ["reuse"], ["compile", "reuse"]):
+        raise ValueError(f"invalid variant {name!r}; valid: <fp32|bf16>_<nchw|cl>[_compile][_reuse] or compile")
     return PerformanceOptions(precision=PRECISION_TOKENS[parts[0]], channels_last=parts[1] == "cl",
-                              compile="compile" in flags, reuse_host_memory="sysmalloc" not in flags)
+                              compile="compile" in flags, reuse_host_memory="reuse" in flags)
 
 
 def timed(fn: Callable[[], object], repeats: int) -> tuple[float, float]:

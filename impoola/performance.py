@@ -40,9 +40,9 @@ class PerformanceOptions:
     """channels-last memory format for the encoder (float32 results equal NCHW up to rounding)"""
     torch_threads: int | None = None
     """torch intra-op threads (default: torch's own, the cores this process may use; Procgen and torch take turns)"""
-    reuse_host_memory: bool = True
+    reuse_host_memory: bool = False
     """keep freed CPU memory in the process for the next step (glibc malloc: no mmap'd chunks, no trimming) instead
-    of page-faulting every large tensor back in; peak memory is unchanged"""
+    of page-faulting every large tensor back in (README, "Speed": the update gains, the loop did not measurably)"""
 
     def validate_performance(self) -> None:
         """Raise a one-line ValueError naming the first invalid speed option."""

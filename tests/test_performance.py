@@ -135,9 +135,9 @@ def test_benchmark_variants():
     assert parse_variant("fp32_nchw") == PerformanceOptions(channels_last=False)
     assert parse_variant("compile") == PerformanceOptions(compile=True)
     assert parse_variant("bf16_cl_compile") == PerformanceOptions(precision="bf16", compile=True)
-    assert parse_variant("fp32_cl_sysmalloc") == PerformanceOptions(reuse_host_memory=False)
-    with pytest.raises(ValueError, match="invalid variant 'fp32_cl_sysmalloc_compile'"):
-        parse_variant("fp32_cl_sysmalloc_compile")
+    assert parse_variant("fp32_cl_reuse") == PerformanceOptions(reuse_host_memory=True)
+    with pytest.raises(ValueError, match="invalid variant 'fp32_cl_reuse_compile'"):
+        parse_variant("fp32_cl_reuse_compile")
     with pytest.raises(ValueError, match="invalid variant 'fp16_cl'"):
         parse_variant("fp16_cl")
 
