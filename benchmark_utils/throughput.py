@@ -4,10 +4,10 @@
         --num_minibatches 8 --update_epochs 3 --variants fp32_nchw,fp32_cl,bf16_cl,compile
 
 A variant is `<fp32|bf16>_<nchw|cl>[_compile][_reuse]` (`compile` alone means fp32_cl_compile; `reuse` turns on
---reuse_host_memory); the plain NCHW float32 baseline (fp32_nchw) is always
-measured, first, in the same run. Every variant is measured --rounds times, interleaved (baseline, A, B, baseline,
-A, B, ...) so that a shared machine's drift hits all alike; the table shows each figure's median over the rounds.
-Each measurement runs in a fresh process that
+--reuse_host_memory); the plain NCHW float32 baseline (fp32_nchw) is always measured, first, in the same run.
+Every variant is measured --rounds times, interleaved (baseline, A, B, baseline, A, B, ...) so that a shared
+machine's drift hits all alike; the table shows each figure's median over the rounds. Each measurement runs in a
+fresh process that
 1. times the parts alone (the median of --repeats runs after one warm-up run): env stepping with random actions,
    rollout inference on fixed observations (PPO: num_steps policy calls; DQN: one greedy act per vector step),
    the update on a fixed batch (PPO: the update of ppo_training.main; DQN: dqn_training.train_step and the replay

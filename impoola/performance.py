@@ -42,7 +42,7 @@ class PerformanceOptions:
     """torch intra-op threads (default: torch's own, the cores this process may use; Procgen and torch take turns)"""
     reuse_host_memory: bool = False
     """keep freed CPU memory in the process for the next step (glibc malloc: no mmap'd chunks, no trimming) instead
-    of page-faulting every large tensor back in (README, "Speed": the update gains, the loop did not measurably)"""
+    of page-faulting every large tensor back in (README, "Speed": up to 1.09x PPO steps/s on a CPU, more peak memory)"""
 
     def validate_performance(self) -> None:
         """Raise a one-line ValueError naming the first invalid speed option."""
