@@ -19,10 +19,10 @@ memory is refilled from scratch and learning starts again `learning_starts` env 
 from __future__ import annotations
 
 import copy
-import dataclasses
 import math
+import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -32,124 +32,117 @@ from impoola.analysis.stats import network_stats
 from impoola.checkpoint import (
     check_replay_disk, load_resume_checkpoint, load_state_strict, replay_matches, restore_replay, save_checkpoint,
 )
-from impoola.cli import (
-    EXIT_PREEMPTED, EnvOptions, FiniteGuard, RunOptions, StopFlag, default_run_name, parse_cli, require_positive,
-    rng_state, seed_everything, select_device, set_rng_state, user_errors,
-)
-from impoola.config import ModelOptions
+from impoola.cli import run_command, user_errors
+from impoola.config import EnvOptions, EvalOptions, LoggingOptions, ModelOptions, PerformanceOptions, RunOptions
 from impoola.envs.games import NUM_ACTIONS, check_choice, level_range, normalized_score
 from impoola.envs.procgen import OBS_SHAPE, ProcgenVecEnv
 from impoola.evaluation import evaluate_scores
+from impoola.guards import EXIT_PREEMPTED, FiniteGuard, StopFlag
 from impoola.models.agents import DQNAgent, build_agent
-from impoola.performance import PerformanceOptions, compile_agent, configure_torch, prepare_agent
-from impoola.replay import ReplayMemory, available_memory, check_memory, check_mode, dqn_loss
-from impoola.runlog import RunLog, is_done, prepare_run_dir
+from impoola.options import Checked, Float, Int, flat_options
+from impoola.performance import compile_agent, configure_torch, prepare_agent, select_device
+from impoola.replay import MODES, ReplayMemory, available_memory, dqn_loss
+from impoola.runlog import RunLog
+from impoola.rundir import RunDir, run_name
+from impoola.seeding import rng_state, seed_everything, set_rng_state
+from impoola.startup import check_buildable, check_memory_need, check_resume, check_wandb
 
 EXPLORATIONS = ("egreedy", "softmax")
 LOSS_KEYS = ("losses/td_loss", "losses/q_values")
 
 
-@dataclass
-class Args(PerformanceOptions, ModelOptions, EnvOptions, RunOptions):
-    exp_name: str = "dqn"
-    """experiment name, part of the run name"""
-    total_timesteps: int = 25_000_000
+@dataclass(frozen=True)
+class Args(Checked):
+    env: EnvOptions = field(default_factory=EnvOptions)
+    model: ModelOptions = field(default_factory=ModelOptions)
+    # The algorithm: DQN's hyperparameters (the release's values).
+    total_timesteps: Int(1) = 25_000_000
     """environment steps (run in whole vectorized steps of num_envs)"""
-    learning_rate: float | None = None
+    learning_rate: Float(0, 1, low_open=True) | None = None
     """Adam learning rate at τ=2 (default 1e-4), divided by τ/2 unless --no-scale_lr"""
     scale_lr: bool = True
     """rescale the learning rate by 2/τ (the release's rule)"""
     anneal_lr: bool = False
     """linearly anneal the learning rate to 0 over the run"""
-    num_envs: int = 128
-    buffer_size: int = 1_000_000
+    num_envs: Int(1, 4096) = 128
+    """parallel training environments"""
+    buffer_size: Int(1) = 1_000_000
     """replay capacity in transitions (each frame stored once: ~12 KiB a transition, ~11.5 GiB at 1e6)"""
-    batch_size: int = 512
-    gamma: float = 0.99
-    n_step: int = 3
-    """steps of the n-step return"""
-    target_network_frequency: int = 64_000
+    batch_size: Int(1, 2**20) = 512
+    """transitions per gradient step"""
+    gamma: Float(0, 1) = 0.99
+    """discount factor γ"""
+    n_step: Int(1, 100) = 3
+    """steps of the n-step return (longer ones outlast short Procgen episodes and are rarely stored)"""
+    target_network_frequency: Int(1) = 64_000
     """env steps between target network updates: every ceil(this / num_envs) vectorized steps"""
-    tau: float = 1.0
+    tau: Float(0, 1, low_open=True) = 1.0
     """target update rate (not the width scale): 1 copies the Q network, < 1 is Polyak averaging at each update"""
-    start_e: float = 1.0
+    start_e: Float(0, 1) = 1.0
     """ε at the start"""
-    end_e: float = 0.025
+    end_e: Float(0, 1) = 0.025
     """ε after the exploration phase"""
-    exploration_fraction: float = 0.1
+    exploration_fraction: Float(0, 1, low_open=True) = 0.1
     """fraction of total_timesteps over which ε decays linearly from start_e to end_e"""
-    learning_starts: int = 250_000
+    learning_starts: Int(0) = 250_000
     """env steps (counted from the start or the resume point) before the first gradient step (which also waits
     for batch_size stored transitions)"""
-    train_frequency: float = 1.0
+    train_frequency: Float(0, 64, low_open=True) = 1.0
     """gradient steps per vectorized env step: 2 does two each step, 0.5 one every other step"""
-    max_grad_norm: float = 10.0
+    max_grad_norm: Float(0, low_open=True) = 10.0
+    """gradient clipping: the largest global L2 norm"""
     prioritized: bool = True
     """prioritized replay (--no-prioritized: uniform sampling, unit weights)"""
-    alpha: float = 0.5
+    alpha: Float(0, 1) = 0.5
     """priority exponent"""
-    beta: float = 0.5
+    beta: Float(0, 1) = 0.5
     """importance-weight exponent (constant)"""
     replay_mode: str = "release"
     """release (the published behaviour) or textbook: n-step storage, priorities, weights, loss and ε draws"""
     exploration: str = "egreedy"
     """egreedy (ε schedule) or softmax (sample every action from softmax(Q / softmax_temperature); no ε)"""
-    softmax_temperature: float = 1.0
-    log_every: int = 100
+    softmax_temperature: Float(0, low_open=True) = 1.0
+    """temperature of softmax exploration"""
+    log_every: Int(1) = 100
     """vectorized steps per logged row (training statistics are aggregated over them)"""
-    checkpoint_every: int = 100
-    """write a checkpoint every this many logged rows (also at every evaluation and at the end)"""
     save_buffer: bool = False
     """save the replay memory with each checkpoint (run_dir/replay, newest only) so --resume continues exactly;
     disk: its size (~11.4 GiB at 1e6), twice that while saving"""
+    run: RunOptions = field(default_factory=lambda: RunOptions(exp_name="dqn"))
+    eval: EvalOptions = field(default_factory=EvalOptions)
+    logging: LoggingOptions = field(default_factory=LoggingOptions)
+    speed: PerformanceOptions = field(default_factory=PerformanceOptions)
+
+    def check(self) -> None:
+        check_choice("replay_mode", self.replay_mode, MODES)
+        check_choice("exploration", self.exploration, EXPLORATIONS)
+        if self.total_timesteps < self.num_envs:
+            raise ValueError(f"invalid total_timesteps {self.total_timesteps}; valid: at least num_envs ({self.num_envs})")
+        if self.buffer_size < self.batch_size:
+            raise ValueError(f"invalid buffer_size {self.buffer_size}; valid: at least batch_size ({self.batch_size})")
+        if self.buffer_size < self.num_envs * (self.n_step + 1):
+            raise ValueError(f"invalid buffer_size {self.buffer_size}; valid: at least num_envs x (n_step + 1) "
+                             f"({self.num_envs * (self.n_step + 1)})")
+        if not self.learning_starts < self.total_timesteps:
+            raise ValueError(f"invalid learning_starts {self.learning_starts}; "
+                             f"valid: 0 <= learning_starts < total_timesteps ({self.total_timesteps})")
+
+    @property
+    def model_name(self) -> str:
+        """Short model name, e.g. impoola_s2."""
+        return self.model.model_name
 
 
-def validate(args: Args) -> None:
-    """Reject bad input with a one-line ValueError naming the value and the valid ones."""
-    args.validate_env()
-    args.validate_run()
-    args.validate()
-    args.validate_performance()
-    check_mode(args.replay_mode)
-    check_choice("exploration", args.exploration, EXPLORATIONS)
-    for name in ("total_timesteps", "num_envs", "buffer_size", "batch_size", "n_step", "target_network_frequency",
-                 "train_frequency", "max_grad_norm", "softmax_temperature", "log_every"):
-        require_positive(name, getattr(args, name))
-    if args.learning_rate is not None:
-        require_positive("learning_rate", args.learning_rate)
-    if args.total_timesteps < args.num_envs:
-        raise ValueError(f"invalid total_timesteps {args.total_timesteps}; valid: at least num_envs ({args.num_envs})")
-    if args.buffer_size < args.batch_size:
-        raise ValueError(f"invalid buffer_size {args.buffer_size}; valid: at least batch_size ({args.batch_size})")
-    if not 0 <= args.learning_starts < args.total_timesteps:
-        raise ValueError(f"invalid learning_starts {args.learning_starts}; "
-                         f"valid: 0 <= learning_starts < total_timesteps ({args.total_timesteps})")
-    for name in ("gamma", "start_e", "end_e"):
-        if not 0 <= getattr(args, name) <= 1:
-            raise ValueError(f"invalid {name} {getattr(args, name)!r}; valid: a number in [0, 1]")
-    for name in ("exploration_fraction", "tau"):
-        if not 0 < getattr(args, name) <= 1:
-            raise ValueError(f"invalid {name} {getattr(args, name)!r}; valid: a number in (0, 1]")
-    for name in ("alpha", "beta"):
-        if getattr(args, name) < 0:
-            raise ValueError(f"invalid {name} {getattr(args, name)!r}; valid: a non-negative number")
-
-
-def check_replay_memory(args: Args) -> int:
-    """Bytes the replay memory will allocate; a one-line ValueError if they exceed the available memory."""
-    required = ReplayMemory.required_bytes(args.buffer_size, OBS_SHAPE, args.num_envs, args.n_step,
-                                           args.replay_mode, args.prioritized)
-    try:
-        check_memory(required, available_memory())
-    except MemoryError as exc:
-        raise ValueError(str(exc)) from None
-    return required
+def replay_bytes(args: Args) -> int:
+    """Bytes the replay memory will allocate."""
+    return ReplayMemory.required_bytes(args.buffer_size, OBS_SHAPE, args.num_envs, args.n_step, args.replay_mode,
+                                       args.prioritized)
 
 
 def base_learning_rate(args: Args) -> float:
     """The learning rate after the release's 2/τ rescaling."""
     lr = args.learning_rate if args.learning_rate is not None else 1e-4
-    return lr * 2.0 / args.scale if args.scale_lr else lr
+    return lr * 2.0 / args.model.scale if args.scale_lr else lr
 
 
 def linear_schedule(start: float, end: float, duration: float, t: float) -> float:
@@ -209,78 +202,90 @@ def update_target(target_network: DQNAgent, q_network: DQNAgent, tau: float) -> 
 
 
 def main(args: Args) -> dict[str, float]:
-    with user_errors():
-        validate(args)
-        replay_bytes = check_replay_memory(args)
-        run_name = args.run_name or default_run_name(args.env_id, args.exp_name, args.model_name, args.seed)
-        if args.save_buffer:
-            check_replay_disk(f"{args.output_dir}/{run_name}/replay", replay_bytes)
-        run_dir = prepare_run_dir(args.output_dir, run_name, args.resume)
-        if is_done(run_dir):
-            print(f"run {run_name} is already complete ({run_dir / 'done'} exists); nothing to do")
-            return {}
-        # --resume continues from the newest checkpoint; a run killed before its first one starts afresh.
-        checkpoint = load_resume_checkpoint(run_dir, dataclasses.asdict(args), "dqn", prefer=replay_matches(
-            run_dir / "replay") if args.save_buffer else None) if args.resume else None
-    device = select_device(args.cuda)
-    configure_torch(args, device)
-    seed_everything(args.seed, args.torch_deterministic)
+    env, model, run = args.env, args.model, args.run
     num_vector_steps = args.total_timesteps // args.num_envs
     total_steps = num_vector_steps * args.num_envs
-    eval_interval = args.eval_every_fraction * total_steps
+    eval_interval = args.eval.eval_every_fraction * total_steps
     exploration_steps = args.exploration_fraction * total_steps
     target_every = math.ceil(args.target_network_frequency / args.num_envs)
+    eval_envs = args.eval.num_eval_envs or args.num_envs
     # Greedy evaluation, during training and at the end: the train track, and the test track on generalization.
-    eval_splits = ("train", "test") if args.track == "generalization" else ("train",)
+    eval_splits = ("train", "test") if env.track == "generalization" else ("train",)
+    # Start-up: every check before the run directory is taken; a failure after it removes what it created.
+    with user_errors():
+        check_wandb(args.logging)
+        check_buildable("dqn", model, NUM_ACTIONS)
+        memory_bytes = replay_bytes(args)
+        check_memory_need("buffer_size", memory_bytes, available_memory(), "a smaller --buffer_size or free memory")
+        run_dir = RunDir(run.output_dir, run.run_name or run_name(env.env_id, run.exp_name, args.model_name, run.seed))
+        if args.save_buffer:
+            check_replay_disk(run_dir.replay, memory_bytes)
+        run_dir.acquire(run.resume)
+    with user_errors(), run_dir.starting():
+        if run_dir.is_done():
+            run_dir.release()
+            print(f"run {run_dir.name} is already complete ({run_dir.done_marker} exists); nothing to do")
+            return {}
+        # --resume continues from the newest checkpoint; a run killed before its first one starts afresh.
+        checkpoint = load_resume_checkpoint(run_dir.path, flat_options(args), "dqn", prefer=replay_matches(
+            run_dir.replay) if args.save_buffer else None) if run.resume else None
+        if checkpoint is not None:
+            check_resume(checkpoint, total_steps, args.total_timesteps)
+        device = select_device(run.cuda)
+        configure_torch(args.speed, device)
+        seed_everything(run.seed, run.torch_deterministic)
 
-    start_level, num_levels = level_range(args.track, args.distribution_mode, "train")
-    envs = ProcgenVecEnv(args.env_id, args.num_envs, args.distribution_mode, start_level, num_levels,
-                         seed=args.seed, num_threads=args.procgen_threads)
+        start_level, num_levels = level_range(env.track, env.distribution_mode, "train")
+        envs = ProcgenVecEnv(env.env_id, args.num_envs, env.distribution_mode, start_level, num_levels,
+                             seed=run.seed, num_threads=env.procgen_threads)
 
-    q_network = prepare_agent(build_agent("dqn", args, NUM_ACTIONS), args, device)  # channels-last, bf16 autocast
-    target_network = copy.deepcopy(q_network).requires_grad_(False)
-    learning_rate = base_learning_rate(args)
-    optimizer = torch.optim.Adam(q_network.parameters(), lr=learning_rate, eps=1e-5)
-    rb = ReplayMemory(args.buffer_size, args.num_envs, envs.single_observation_space.shape, args.n_step, args.gamma,
-                      args.replay_mode, args.prioritized, args.alpha, args.beta, device=device, seed=args.seed)
+        q_network = prepare_agent(build_agent("dqn", model, NUM_ACTIONS), args.speed, device)  # channels-last, bf16
+        target_network = copy.deepcopy(q_network).requires_grad_(False)
+        learning_rate = base_learning_rate(args)
+        optimizer = torch.optim.Adam(q_network.parameters(), lr=learning_rate, eps=1e-5)
+        rb = ReplayMemory(args.buffer_size, args.num_envs, envs.single_observation_space.shape, args.n_step,
+                          args.gamma, args.replay_mode, args.prioritized, args.alpha, args.beta, device=device,
+                          seed=run.seed)
 
-    global_step, start_vector_step, next_eval_step, elapsed = 0, 0, eval_interval, 0.0
-    obs_np, _ = envs.reset()
-    if checkpoint is not None:
-        with user_errors():
+        global_step, start_vector_step, next_eval_step, elapsed = 0, 0, eval_interval, 0.0
+        obs_np, _ = envs.reset()
+        if checkpoint is not None:
             load_state_strict(q_network, checkpoint["agent"], f"{args.model_name} Q network")
             load_state_strict(target_network, checkpoint["target_network"], f"{args.model_name} target network")
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        envs.set_state(checkpoint["env_state"])
-        obs_np = checkpoint["next_obs"]
-        global_step, next_eval_step = checkpoint["global_step"], checkpoint["next_eval_step"]
-        start_vector_step, elapsed = checkpoint["vector_step"], checkpoint["elapsed"]
-        set_rng_state(checkpoint["rng"])
-    restored = checkpoint is not None and args.save_buffer and restore_replay(rb, run_dir / "replay", checkpoint)
-    learning_start_step = (0 if restored else global_step) + args.learning_starts  # a refilled memory waits again
+            optimizer.load_state_dict(checkpoint["optimizer"])
+            optimizer.param_groups[0]["lr"] = learning_rate  # a changed --learning_rate applies (and is recorded)
+            envs.set_state(checkpoint["env_state"])
+            obs_np = checkpoint["next_obs"]
+            global_step, next_eval_step = checkpoint["global_step"], checkpoint["next_eval_step"]
+            start_vector_step, elapsed = checkpoint["vector_step"], checkpoint["elapsed"]
+            set_rng_state(checkpoint["rng"])
+        restored = checkpoint is not None and args.save_buffer and restore_replay(rb, run_dir.replay, checkpoint)
+        learning_start_step = (0 if restored else global_step) + args.learning_starts  # a refilled memory waits again
 
-    config = {**dataclasses.asdict(args), "run_name": run_name, "model_name": args.model_name,
-              "num_vector_steps": num_vector_steps, "target_update_every_vector_steps": target_every,
-              "base_learning_rate": learning_rate, "replay_bytes": replay_bytes, "device": str(device)}
-    log = RunLog(run_dir, config, total_steps, args.wandb_mode, args.wandb_project, args.wandb_entity,
-                 (args.model_name, args.env_id, args.track, *args.wandb_tags), start_step=global_step,
-                 progress=args.progress_bar, keep_rows=checkpoint.get("metrics_rows") if checkpoint is not None else 0)
+        config = {**flat_options(args), "run_name": run_dir.name, "model_name": args.model_name,
+                  "num_vector_steps": num_vector_steps, "target_update_every_vector_steps": target_every,
+                  "base_learning_rate": learning_rate, "replay_bytes": memory_bytes, "device": str(device)}
+        logging = args.logging
+        log = RunLog(run_dir, config, total_steps, logging.wandb_mode, logging.wandb_project, logging.wandb_entity,
+                     (args.model_name, env.env_id, env.track, *logging.wandb_tags), start_step=global_step,
+                     progress=logging.progress_bar,
+                     keep_rows=checkpoint.get("metrics_rows") if checkpoint is not None else 0)
 
     def save(vector_step: int) -> None:
         # With --save_buffer the replay memory follows its checkpoint (replay_step): if a kill comes in between,
         # the previous checkpoint still matches the saved memory and --resume picks that one.
         log.sync()
-        save_checkpoint(run_dir / "checkpoints", global_step, {
+        save_checkpoint(run_dir.checkpoints, global_step, {
             "agent": q_network.state_dict(), "target_network": target_network.state_dict(),
-            "optimizer": optimizer.state_dict(), "args": dataclasses.asdict(args), "agent_kind": "dqn",
+            "optimizer": optimizer.state_dict(), "args": flat_options(args), "agent_kind": "dqn",
             "num_actions": NUM_ACTIONS, "global_step": global_step, "vector_step": vector_step,
             "epsilon": linear_schedule(args.start_e, args.end_e, exploration_steps, global_step),
             "next_eval_step": next_eval_step, "elapsed": elapsed, "env_state": envs.get_state(), "next_obs": obs_np,
             "rng": rng_state(), "metrics_rows": log.rows, "learning_vector_steps": learning_vector_steps,
             "replay_step": rb.step if args.save_buffer else None,
-        }, keep=args.keep_checkpoints)
+        }, keep=run.keep_checkpoints)
         if args.save_buffer:
-            rb.save(run_dir / "replay")
+            rb.save(run_dir.replay)
 
     def dormant() -> dict[str, float]:
         """Dormant neurons on the current observations of the first 32 envs."""
@@ -289,10 +294,11 @@ def main(args: Args) -> dict[str, float]:
     if checkpoint is None:
         log.log({**network_stats(q_network, device), **dormant()}, global_step)
     for network in (q_network, target_network):  # after network_stats: torchinfo's hooks must not be compiled in
-        compile_agent(network, args, device)
+        compile_agent(network, args.speed, device)
 
-    stop = StopFlag(args.checkpoint_signals)
-    guard = FiniteGuard(q_network, LOSS_KEYS, run_dir / "checkpoints", (log.close, envs.close, stop.close))
+    stop = StopFlag(run.checkpoint_signals)
+    guard = FiniteGuard(q_network, LOSS_KEYS, run_dir.checkpoints,
+                        (log.close, envs.close, stop.close, run_dir.release))
     start_time = time.time() - elapsed
     interval_start, interval_start_step = time.time(), global_step
     episode_returns, episode_lengths = [], []
@@ -339,15 +345,15 @@ def main(args: Args) -> dict[str, float]:
             mean_return = float(np.mean(episode_returns))
             metrics["charts/episodic_return"] = mean_return
             metrics["charts/episodic_return_normalized"] = normalized_score(
-                args.env_id, args.distribution_mode, mean_return)
+                env.env_id, env.distribution_mode, mean_return)
             metrics["charts/episodic_length"] = float(np.mean(episode_lengths))
         evaluated = global_step >= next_eval_step and vector_step < num_vector_steps
         if evaluated:
             next_eval_step = global_step + eval_interval
-            if args.num_eval_episodes > 0:
-                video = run_dir / "videos" / f"step_{global_step:012d}.mp4" if args.capture_video else None
-                metrics.update(evaluate_scores(q_network, args, device, args.num_eval_episodes, eval_splits,
-                                               greedy=True, video_path=video))
+            if args.eval.num_eval_episodes > 0:
+                video = run_dir.video(global_step) if args.eval.capture_video else None
+                metrics.update(evaluate_scores(q_network, env, run.seed, eval_envs, device, args.eval.num_eval_episodes,
+                                               eval_splits, greedy=True, video_path=video))
             metrics.update(dormant())
         log.log(metrics, global_step)
         log.progress(global_step, SPS=metrics["charts/SPS"], ret=metrics.get("charts/episodic_return", math.nan))
@@ -361,25 +367,28 @@ def main(args: Args) -> dict[str, float]:
             log.close()
             envs.close()
             stop.close()
+            run_dir.release()
             print(f"received signal {stop.name}: checkpoint written at step {global_step}; continue with --resume")
             raise SystemExit(EXIT_PREEMPTED)
-        if vector_step % (args.log_every * args.checkpoint_every) == 0 or evaluated:
+        if vector_step % (args.log_every * run.checkpoint_every) == 0 or evaluated:
             save(vector_step)
 
     # Last checkpoint, then the final evaluation on more episodes, dormant neurons on the current observations, done
     # marker (a run killed in between redoes them from that checkpoint).
     save(num_vector_steps)
     final = {}
-    if args.num_final_eval_episodes > 0:
-        final.update(evaluate_scores(q_network, args, device, args.num_final_eval_episodes, eval_splits, greedy=True))
+    if args.eval.num_final_eval_episodes > 0:
+        final.update(evaluate_scores(q_network, env, run.seed, eval_envs, device, args.eval.num_final_eval_episodes,
+                                     eval_splits, greedy=True))
     final.update(dormant())
     log.log(final, global_step)
     log.mark_done()
     log.close()
     envs.close()
     stop.close()
+    run_dir.release()
     return final
 
 
 if __name__ == "__main__":
-    main(parse_cli(Args))
+    sys.exit(run_command(Args, main, algorithm="dqn", description=__doc__))

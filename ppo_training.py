@@ -7,10 +7,10 @@ Defaults are the paper's (the release's) settings; see README.md for every optio
 
 from __future__ import annotations
 
-import dataclasses
 import math
+import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -18,90 +18,104 @@ import torch
 from impoola.analysis.dormant import dormant_metrics
 from impoola.analysis.stats import network_stats
 from impoola.checkpoint import load_resume_checkpoint, load_state_strict, save_checkpoint
-from impoola.cli import (
-    EXIT_PREEMPTED, EnvOptions, FiniteGuard, RunOptions, StopFlag, default_run_name, parse_cli, require_positive,
-    rng_state, seed_everything, select_device, set_rng_state, user_errors,
+from impoola.cli import run_command, user_errors
+from impoola.config import (
+    BaselineOptions, EnvOptions, EvalOptions, LoggingOptions, ModelOptions, PerformanceOptions, RunOptions,
 )
-from impoola.config import BaselineOptions, ModelOptions
 from impoola.envs.games import NUM_ACTIONS, level_range, normalized_score
-from impoola.envs.procgen import ProcgenVecEnv
+from impoola.envs.procgen import OBS_SHAPE, ProcgenVecEnv
 from impoola.envs.wrappers import RewardNormalizer
 from impoola.evaluation import evaluate_scores
+from impoola.guards import EXIT_PREEMPTED, FiniteGuard, StopFlag
 from impoola.models.agents import build_agent
+from impoola.options import Checked, Float, Int, flat_options
 from impoola.performance import (
-    PerformanceOptions, StepTransfer, compile_agent, compiled, configure_torch, prepare_agent,
+    StepTransfer, compile_agent, compiled, configure_torch, prepare_agent, select_device,
 )
 from impoola.ppo import RolloutBuffer, compute_gae, explained_variance, ppo_loss
 from impoola.pruning import GradualPruner
 from impoola.redo import ReDo
-from impoola.runlog import RunLog, is_done, prepare_run_dir
+from impoola.replay import available_memory
+from impoola.runlog import RunLog
+from impoola.rundir import RunDir, run_name
+from impoola.seeding import rng_state, seed_everything, set_rng_state
+from impoola.startup import check_buildable, check_memory_need, check_resume, check_wandb
 
 
-@dataclass
-class Args(PerformanceOptions, ModelOptions, BaselineOptions, EnvOptions, RunOptions):
-    exp_name: str = "ppo"
-    """experiment name, part of the run name"""
-    total_timesteps: int = 25_000_000
+@dataclass(frozen=True)
+class Args(Checked):
+    env: EnvOptions = field(default_factory=EnvOptions)
+    model: ModelOptions = field(default_factory=ModelOptions)
+    baselines: BaselineOptions = field(default_factory=BaselineOptions)
+    # The algorithm: PPO's hyperparameters (the release's values).
+    total_timesteps: Int(1) = 25_000_000
     """environment steps (run in whole iterations of num_envs x num_steps)"""
-    learning_rate: float | None = None
+    learning_rate: Float(0, 1, low_open=True) | None = None
     """Adam learning rate at τ=2 (default 3.5e-4; 5e-4 for nature), divided by τ/2 unless --no-scale_lr"""
     scale_lr: bool = True
     """rescale the learning rate by 2/τ (the release's rule)"""
-    num_envs: int = 64
-    num_steps: int = 256
+    num_envs: Int(1, 4096) = 64
+    """parallel training environments"""
+    num_steps: Int(1, 2**20) = 256
     """steps per environment per rollout"""
     anneal_lr: bool = False
     """linearly anneal the learning rate to 0 (the hard-mode runs used it)"""
-    gamma: float = 0.99
-    gae_lambda: float = 0.95
-    num_minibatches: int = 8
-    update_epochs: int = 3
+    gamma: Float(0, 1) = 0.99
+    """discount factor γ"""
+    gae_lambda: Float(0, 1) = 0.95
+    """GAE λ"""
+    num_minibatches: Int(1) = 8
+    """minibatches per epoch (must divide num_envs x num_steps)"""
+    update_epochs: Int(1, 1000) = 3
+    """epochs over each rollout"""
     norm_adv: bool = True
     """normalise advantages per minibatch"""
-    clip_coef: float = 0.2
+    clip_coef: Float(0, 10, low_open=True) = 0.2
+    """PPO's surrogate clipping ε"""
     clip_vloss: bool = False
     """clip the value loss (off, as published: the release's flag had no effect)"""
-    ent_coef: float = 0.01
-    vf_coef: float = 0.5
-    max_grad_norm: float = 0.5
-    target_kl: float | None = None
+    ent_coef: Float(0, 10) = 0.01
+    """entropy bonus coefficient"""
+    vf_coef: Float(0, 10) = 0.5
+    """value loss coefficient"""
+    max_grad_norm: Float(0, low_open=True) = 0.5
+    """gradient clipping: the largest global L2 norm"""
+    target_kl: Float(0, low_open=True) | None = None
     """stop the epoch loop of an iteration once approx_kl exceeds this"""
     normalize_reward: bool = True
     """gym 0.26 NormalizeReward rule (divide by the std of the discounted return), then clip"""
-    reward_clip: float = 10.0
+    reward_clip: Float(0, low_open=True) = 10.0
+    """clip normalised rewards to [-reward_clip, reward_clip]"""
+    run: RunOptions = field(default_factory=lambda: RunOptions(exp_name="ppo"))
+    eval: EvalOptions = field(default_factory=EvalOptions)
+    logging: LoggingOptions = field(default_factory=LoggingOptions)
+    speed: PerformanceOptions = field(default_factory=PerformanceOptions)
+
+    def check(self) -> None:
+        batch_size = self.num_envs * self.num_steps
+        if batch_size % self.num_minibatches:
+            raise ValueError(f"invalid num_minibatches {self.num_minibatches}: it must divide the batch "
+                             f"num_envs*num_steps = {batch_size}")
+        if self.total_timesteps < batch_size:
+            raise ValueError(f"invalid total_timesteps {self.total_timesteps}; valid: at least one batch "
+                             f"(num_envs*num_steps = {batch_size})")
 
     @property
     def model_name(self) -> str:
         """Short model name with the baseline's suffix, e.g. impala_s2_pruned."""
-        return super().model_name + self.suffix
-
-
-def validate(args: Args) -> None:
-    """Reject bad input with a one-line ValueError naming the value and the valid ones."""
-    args.validate_env()
-    args.validate_run()
-    args.validate()
-    args.validate_baselines()
-    args.validate_performance()
-    for name in ("total_timesteps", "num_envs", "num_steps", "num_minibatches", "update_epochs"):
-        require_positive(name, getattr(args, name))
-    batch_size = args.num_envs * args.num_steps
-    if batch_size % args.num_minibatches:
-        raise ValueError(
-            f"invalid num_minibatches {args.num_minibatches}: it must divide the batch num_envs*num_steps = {batch_size}"
-        )
-    if args.total_timesteps < batch_size:
-        raise ValueError(
-            f"invalid total_timesteps {args.total_timesteps}; valid: at least one batch (num_envs*num_steps = {batch_size})"
-        )
-    if args.learning_rate is not None:
-        require_positive("learning_rate", args.learning_rate)
+        return self.model.model_name + self.baselines.suffix
 
 
 def base_learning_rate(args: Args) -> float:
     """The learning rate after the release's 2/τ rescaling."""
-    lr = args.learning_rate if args.learning_rate is not None else (5e-4 if args.encoder == "nature" else 3.5e-4)
-    return lr * 2.0 / args.scale if args.scale_lr else lr
+    lr = args.learning_rate if args.learning_rate is not None else (
+        5e-4 if args.model.encoder == "nature" else 3.5e-4)
+    return lr * 2.0 / args.model.scale if args.scale_lr else lr
+
+
+def rollout_bytes(args: Args) -> int:
+    """Host/device memory of the rollout storage: uint8 frames plus six float32 values per step and env."""
+    return args.num_envs * args.num_steps * (math.prod(OBS_SHAPE) + 6 * 4)
 
 
 LOSS_KEYS = ("losses/loss", "losses/policy_loss", "losses/value_loss", "losses/entropy", "losses/old_approx_kl",
@@ -109,86 +123,98 @@ LOSS_KEYS = ("losses/loss", "losses/policy_loss", "losses/value_loss", "losses/e
 
 
 def main(args: Args) -> dict[str, float]:
-    with user_errors():
-        validate(args)
-        run_name = args.run_name or default_run_name(args.env_id, args.exp_name, args.model_name, args.seed)
-        run_dir = prepare_run_dir(args.output_dir, run_name, args.resume)
-        if is_done(run_dir):
-            print(f"run {run_name} is already complete ({run_dir / 'done'} exists); nothing to do")
-            return {}
-        # --resume continues from the newest checkpoint; a run killed before its first one starts afresh.
-        checkpoint = load_resume_checkpoint(run_dir, dataclasses.asdict(args), "ppo") if args.resume else None
-    device = select_device(args.cuda)
-    configure_torch(args, device)
-    seed_everything(args.seed, args.torch_deterministic)
+    env, model, run = args.env, args.model, args.run
     batch_size = args.num_envs * args.num_steps
     minibatch_size = batch_size // args.num_minibatches
     num_iterations = args.total_timesteps // batch_size
-    eval_interval = args.eval_every_fraction * num_iterations * batch_size
+    eval_interval = args.eval.eval_every_fraction * num_iterations * batch_size
+    # Start-up: every check before the run directory is taken; a failure after it removes what it created.
+    with user_errors():
+        check_wandb(args.logging)
+        check_buildable("ppo", model, NUM_ACTIONS)
+        check_memory_need("num_envs x num_steps", rollout_bytes(args), available_memory(),
+                          "fewer --num_envs or --num_steps")
+        run_dir = RunDir(run.output_dir, run.run_name or run_name(env.env_id, run.exp_name, args.model_name, run.seed))
+        run_dir.acquire(run.resume)
+    with user_errors(), run_dir.starting():
+        if run_dir.is_done():
+            run_dir.release()
+            print(f"run {run_dir.name} is already complete ({run_dir.done_marker} exists); nothing to do")
+            return {}
+        # --resume continues from the newest checkpoint; a run killed before its first one starts afresh.
+        checkpoint = load_resume_checkpoint(run_dir.path, flat_options(args), "ppo") if run.resume else None
+        if checkpoint is not None:
+            check_resume(checkpoint, num_iterations * batch_size, args.total_timesteps)
+        device = select_device(run.cuda)
+        configure_torch(args.speed, device)
+        seed_everything(run.seed, run.torch_deterministic)
 
-    # Environments: training levels of the track; rewards normalised for training only.
-    start_level, num_levels = level_range(args.track, args.distribution_mode, "train")
-    envs = ProcgenVecEnv(args.env_id, args.num_envs, args.distribution_mode, start_level, num_levels,
-                         seed=args.seed, num_threads=args.procgen_threads)
-    reward_normalizer = RewardNormalizer(args.num_envs, args.gamma, clip=args.reward_clip)
+        # Environments: training levels of the track; rewards normalised for training only.
+        start_level, num_levels = level_range(env.track, env.distribution_mode, "train")
+        envs = ProcgenVecEnv(env.env_id, args.num_envs, env.distribution_mode, start_level, num_levels,
+                             seed=run.seed, num_threads=env.procgen_threads)
+        reward_normalizer = RewardNormalizer(args.num_envs, args.gamma, clip=args.reward_clip)
 
-    agent = prepare_agent(build_agent("ppo", args, NUM_ACTIONS), args, device)  # channels-last, bf16 autocast
-    learning_rate = base_learning_rate(args)
-    optimizer = torch.optim.Adam(agent.parameters(), lr=learning_rate, eps=1e-5)
-    # Baselines: pruning masks are part of the agent's state, so they are built before a checkpoint loads.
-    pruner = GradualPruner(agent, args.pruning_mode, num_iterations, args.pruning_target, args.pruning_start,
-                           args.pruning_end) if args.pruning else None
-    redo = ReDo(agent, optimizer, args.redo_tau, args.redo_every) if args.redo else None
-    storage = RolloutBuffer(args.num_steps, args.num_envs, envs.single_observation_space.shape, device)
+        agent = prepare_agent(build_agent("ppo", model, NUM_ACTIONS), args.speed, device)  # channels-last, bf16
+        learning_rate = base_learning_rate(args)
+        optimizer = torch.optim.Adam(agent.parameters(), lr=learning_rate, eps=1e-5)
+        # Baselines: pruning masks are part of the agent's state, so they are built before a checkpoint loads.
+        baselines = args.baselines
+        pruner = GradualPruner(agent, baselines.pruning_mode, num_iterations, baselines.pruning_target,
+                               baselines.pruning_start, baselines.pruning_end) if baselines.pruning else None
+        redo = ReDo(agent, optimizer, baselines.redo_tau, baselines.redo_every) if baselines.redo else None
+        storage = RolloutBuffer(args.num_steps, args.num_envs, envs.single_observation_space.shape, device)
 
-    global_step, start_iteration, next_eval_step, elapsed = 0, 1, eval_interval, 0.0
-    next_obs_np, _ = envs.reset()
-    next_done_np = np.zeros(args.num_envs, dtype=bool)
-    if checkpoint is not None:
-        with user_errors():
+        global_step, start_iteration, next_eval_step, elapsed = 0, 1, eval_interval, 0.0
+        next_obs_np, _ = envs.reset()
+        next_done_np = np.zeros(args.num_envs, dtype=bool)
+        if checkpoint is not None:
             load_state_strict(agent, checkpoint["agent"], f"{args.model_name} agent")
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        reward_normalizer.load_state_dict(checkpoint["reward_normalizer"])
-        envs.set_state(checkpoint["env_state"])
-        next_obs_np, next_done_np = checkpoint["next_obs"], checkpoint["next_done"]
-        global_step, next_eval_step = checkpoint["global_step"], checkpoint["next_eval_step"]
-        start_iteration, elapsed = checkpoint["iteration"] + 1, checkpoint["elapsed"]
-        set_rng_state(checkpoint["rng"])
-        if checkpoint.get("last_obs") is not None:  # resumed after the last iteration: the final dormant batch
-            batch = {"obs": checkpoint["last_obs"].to(device)}
+            optimizer.load_state_dict(checkpoint["optimizer"])
+            optimizer.param_groups[0]["lr"] = learning_rate  # a changed --learning_rate applies (and is recorded)
+            reward_normalizer.load_state_dict(checkpoint["reward_normalizer"])
+            envs.set_state(checkpoint["env_state"])
+            next_obs_np, next_done_np = checkpoint["next_obs"], checkpoint["next_done"]
+            global_step, next_eval_step = checkpoint["global_step"], checkpoint["next_eval_step"]
+            start_iteration, elapsed = checkpoint["iteration"] + 1, checkpoint["elapsed"]
+            set_rng_state(checkpoint["rng"])
+            if checkpoint.get("last_obs") is not None:  # resumed after the last iteration: the final dormant batch
+                batch = {"obs": checkpoint["last_obs"].to(device)}
 
-    config = {**dataclasses.asdict(args), "run_name": run_name, "model_name": args.model_name,
-              "batch_size": batch_size, "minibatch_size": minibatch_size, "num_iterations": num_iterations,
-              "base_learning_rate": learning_rate, "device": str(device)}
-    log = RunLog(run_dir, config, num_iterations * batch_size, args.wandb_mode, args.wandb_project,
-                 args.wandb_entity, (args.model_name, args.env_id, args.track, *args.wandb_tags),
-                 start_step=global_step, progress=args.progress_bar,
-                 keep_rows=checkpoint.get("metrics_rows") if checkpoint is not None else 0)
+        config = {**flat_options(args), "run_name": run_dir.name, "model_name": args.model_name,
+                  "batch_size": batch_size, "minibatch_size": minibatch_size, "num_iterations": num_iterations,
+                  "base_learning_rate": learning_rate, "device": str(device)}
+        logging = args.logging
+        log = RunLog(run_dir, config, num_iterations * batch_size, logging.wandb_mode, logging.wandb_project,
+                     logging.wandb_entity, (args.model_name, env.env_id, env.track, *logging.wandb_tags),
+                     start_step=global_step, progress=logging.progress_bar,
+                     keep_rows=checkpoint.get("metrics_rows") if checkpoint is not None else 0)
 
     def save(iteration: int) -> None:
         log.sync()
-        save_checkpoint(run_dir / "checkpoints", global_step, {
-            "agent": agent.state_dict(), "optimizer": optimizer.state_dict(), "args": dataclasses.asdict(args),
+        save_checkpoint(run_dir.checkpoints, global_step, {
+            "agent": agent.state_dict(), "optimizer": optimizer.state_dict(), "args": flat_options(args),
             "agent_kind": "ppo", "num_actions": NUM_ACTIONS, "global_step": global_step, "iteration": iteration,
             "next_eval_step": next_eval_step, "elapsed": elapsed, "reward_normalizer": reward_normalizer.state_dict(),
             "env_state": envs.get_state(), "next_obs": next_obs_np, "next_done": next_done_np, "rng": rng_state(),
             "metrics_rows": log.rows, "last_obs": batch["obs"][:256] if iteration == num_iterations else None,
-        }, keep=args.keep_checkpoints)
+        }, keep=run.keep_checkpoints)
 
     def evaluate(num_episodes: int, splits: tuple[str, ...]) -> dict[str, float]:
         """The sampling policy on the track's train/test levels; optionally a video of one episode."""
-        video = run_dir / "videos" / f"step_{global_step:012d}.mp4" if args.capture_video else None
-        return evaluate_scores(agent, args, device, num_episodes, splits, greedy=False, video_path=video)
+        video = run_dir.video(global_step) if args.eval.capture_video else None
+        return evaluate_scores(agent, env, run.seed, args.eval.num_eval_envs or args.num_envs, device, num_episodes,
+                               splits, greedy=False, video_path=video)
 
     if checkpoint is None:
         log.log({**network_stats(agent, device),
                  **dormant_metrics(agent, torch.from_numpy(next_obs_np).to(device))}, global_step)
-    compile_agent(agent, args, device)  # after network_stats: torchinfo's hooks must not be compiled in
-    loss_fn = compiled(ppo_loss, args, device)
+    compile_agent(agent, args.speed, device)  # after network_stats: torchinfo's hooks must not be compiled in
+    loss_fn = compiled(ppo_loss, args.speed, device)
     to_device = StepTransfer(args.num_envs, envs.single_observation_space.shape, device)
 
-    stop = StopFlag(args.checkpoint_signals)
-    guard = FiniteGuard(agent, LOSS_KEYS, run_dir / "checkpoints", (log.close, envs.close, stop.close))
+    stop = StopFlag(run.checkpoint_signals)
+    guard = FiniteGuard(agent, LOSS_KEYS, run_dir.checkpoints, (log.close, envs.close, stop.close, run_dir.release))
     start_time = time.time() - elapsed
     for iteration in range(start_iteration, num_iterations + 1):
         iteration_start = time.time()
@@ -266,13 +292,13 @@ def main(args: Args) -> dict[str, float]:
             mean_return = float(np.mean(episode_returns))
             metrics["charts/episodic_return"] = mean_return
             metrics["charts/episodic_return_normalized"] = normalized_score(
-                args.env_id, args.distribution_mode, mean_return)
+                env.env_id, env.distribution_mode, mean_return)
             metrics["charts/episodic_length"] = float(np.mean(episode_lengths))
         if global_step >= next_eval_step and iteration < num_iterations:
             next_eval_step = global_step + eval_interval
-            if args.num_eval_episodes > 0:
-                splits = ("train", "test") if args.track == "generalization" else ("train",)
-                metrics.update(evaluate(args.num_eval_episodes, splits))
+            if args.eval.num_eval_episodes > 0:
+                splits = ("train", "test") if env.track == "generalization" else ("train",)
+                metrics.update(evaluate(args.eval.num_eval_episodes, splits))
             metrics.update(dormant_metrics(agent, batch["obs"][:256]))
         log.log(metrics, global_step)
         log.progress(global_step, SPS=metrics["charts/SPS"], ret=metrics.get("charts/episodic_return", math.nan))
@@ -282,25 +308,28 @@ def main(args: Args) -> dict[str, float]:
             log.close()
             envs.close()
             stop.close()
+            run_dir.release()
             print(f"received signal {stop.name}: checkpoint written at step {global_step}; continue with --resume")
             raise SystemExit(EXIT_PREEMPTED)
-        if iteration % args.checkpoint_every == 0 or "scores/eval_avg_return_train" in metrics:
+        if iteration % run.checkpoint_every == 0 or "scores/eval_avg_return_train" in metrics:
             save(iteration)
 
     # Last checkpoint, then the final evaluation on more episodes, dormant neurons on the last rollout, done marker
     # (a run killed in between redoes them from that checkpoint, identically).
     save(num_iterations)
     final = {}
-    if args.num_final_eval_episodes > 0:
-        final.update(evaluate(args.num_final_eval_episodes, ("train", "test") if args.track == "generalization" else ("test",)))
+    if args.eval.num_final_eval_episodes > 0:
+        final.update(evaluate(args.eval.num_final_eval_episodes,
+                              ("train", "test") if env.track == "generalization" else ("test",)))
     final.update(dormant_metrics(agent, batch["obs"][:256]))
     log.log(final, global_step)
     log.mark_done()
     log.close()
     envs.close()
     stop.close()
+    run_dir.release()
     return final
 
 
 if __name__ == "__main__":
-    main(parse_cli(Args))
+    sys.exit(run_command(Args, main, algorithm="ppo", description=__doc__))

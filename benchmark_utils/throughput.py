@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import dataclasses
 import json
 import math
 import os
@@ -44,6 +43,7 @@ from impoola.envs.games import NUM_ACTIONS
 from impoola.envs.procgen import OBS_SHAPE, ProcgenVecEnv
 from impoola.evaluation import evaluate_track
 from impoola.models.agents import agent_policy, build_agent
+from impoola.options import from_flat, replace_flat
 from impoola.performance import (
     PerformanceOptions, compile_agent, compiled, configure_torch, describe_device, native_bf16, prepare_agent,
 )
@@ -167,7 +167,7 @@ def run_ppo(opts: argparse.Namespace, perf: PerformanceOptions, device: torch.de
                                     "test", opts.eval_episodes, opts.num_envs, 1, num_threads=opts.procgen_threads)
         result["eval_episodes_per_s"] = evaluation.episodes_per_second
     with tempfile.TemporaryDirectory() as output_dir:
-        args = Args(env_id=opts.env_id, num_envs=opts.num_envs, num_steps=opts.num_steps,
+        args = from_flat(Args, env_id=opts.env_id, num_envs=opts.num_envs, num_steps=opts.num_steps,
                     num_minibatches=opts.num_minibatches, update_epochs=opts.update_epochs,
                     total_timesteps=batch_size * (1 + opts.iterations), num_eval_episodes=0,
                     num_final_eval_episodes=0, eval_every_fraction=1.0, wandb_mode="disabled", progress_bar=False,
@@ -183,7 +183,8 @@ def run_dqn(opts: argparse.Namespace, perf: PerformanceOptions, device: torch.de
     from dqn_training import Args, act, main, train_step
     from impoola.replay import ReplayMemory
 
-    args = Args(env_id=opts.env_id, num_envs=opts.num_envs, batch_size=opts.batch_size, buffer_size=opts.buffer_size,
+    args = from_flat(Args, env_id=opts.env_id, num_envs=opts.num_envs, batch_size=opts.batch_size,
+                     buffer_size=opts.buffer_size,
                 learning_starts=0, start_e=0.0, end_e=0.0, log_every=opts.num_steps, wandb_mode="disabled",
                 progress_bar=False, num_eval_episodes=0, num_final_eval_episodes=0, eval_every_fraction=1.0,
                 procgen_threads=opts.procgen_threads, cuda=opts.cuda,
@@ -222,7 +223,7 @@ def run_dqn(opts: argparse.Namespace, perf: PerformanceOptions, device: torch.de
                                     num_threads=opts.procgen_threads)
         result["eval_episodes_per_s"] = evaluation.episodes_per_second
     with tempfile.TemporaryDirectory() as output_dir:
-        main(dataclasses.replace(args, output_dir=output_dir, run_name="bench"))
+        main(replace_flat(args, output_dir=output_dir, run_name="bench"))
         warmup, interval = loop_times(Path(output_dir) / "bench", opts.num_envs * opts.num_steps)
         result["loop_warmup_s"], result["loop_s"] = warmup, interval / opts.num_steps
     return result

@@ -16,17 +16,16 @@ Per checkpoint (in --out, or --out/<run> when several are given):
 
 from __future__ import annotations
 
-import argparse
+import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+import tyro
 from tqdm import tqdm
 
-from impoola.analysis.cli import (
-    HelpFormatter, add_common_arguments, agent_kind, default_out_dir, flag, parse_choices, run_label, run_main,
-    select_device, set_num_threads,
-)
+from impoola.analysis.cli import DeviceOptions, agent_kind, default_out_dir, parse_choices, run_label
 from impoola.analysis.dormant import DEFAULT_TAU, dormant_batch, dormant_metrics
 from impoola.analysis.stats import measure_latency, network_stats
 from impoola.analysis.translation import (
@@ -34,9 +33,12 @@ from impoola.analysis.translation import (
     translation_sensitivity, write_matrix_csv,
 )
 from impoola.checkpoint import load_agent, resolve_checkpoint
+from impoola.cli import run_command
 from impoola.envs.procgen import ProcgenVecEnv, make_track_env
 from impoola.evaluation import Policy
 from impoola.models.agents import agent_policy
+from impoola.options import Checked, Float, Int
+from impoola.rundir import check_output_dir
 from impoola.runlog import write_json
 
 ANALYSES = ("dormant", "translation", "stats")
@@ -104,7 +106,7 @@ def analyze_checkpoint(
     path = resolve_checkpoint(checkpoint)
     device = torch.device(device)
     agent, args = load_agent(path, device)
-    out = Path(out) if out is not None else default_out_dir(path, "analysis")
+    out = check_output_dir("out", out if out is not None else default_out_dir(path, "analysis"))
     out.mkdir(parents=True, exist_ok=True)
     label = run_label(path)
     results: dict = {"checkpoint": str(path), "run": label}
@@ -137,56 +139,74 @@ def analyze_checkpoint(
     return results
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The command line's options."""
-    parser = argparse.ArgumentParser(
-        prog="python -m impoola.analyze", description=__doc__, formatter_class=HelpFormatter,
-    )
-    parser.add_argument("checkpoints", nargs="+", help="ckpt_*.pt files or run directories (their newest checkpoint)")
-    parser.add_argument(*flag("--what"), default=",".join(ANALYSES), help=f"comma-separated: {', '.join(ANALYSES)}")
-    parser.add_argument(*flag("--out"), type=Path, default=None,
-                        help="output directory (default: <run>/analysis, or analysis_<ckpt> beside a loose checkpoint)")
-    parser.add_argument(*flag("--latency"), action=argparse.BooleanOptionalAction, default=True,
-                        help="measure inference latency (stats)")
-    parser.add_argument(*flag("--latency_repeats"), type=int, default=20, help="timed forward passes per batch size")
-    parser.add_argument(*flag("--tau"), type=float, default=DEFAULT_TAU, help="dormant threshold")
-    parser.add_argument(*flag("--dormant_envs"), type=int, default=None, help="rollout envs (default 64 PPO, 32 DQN)")
-    parser.add_argument(*flag("--dormant_steps"), type=int, default=None, help="rollout steps (default 4 PPO, 1 DQN)")
-    parser.add_argument(*flag("--num_sprites"), type=int, default=DEFAULT_NUM_SPRITES, help="sprite placements")
-    parser.add_argument(*flag("--num_backgrounds"), type=int, default=len(BACKGROUNDS), help="backgrounds (1..7)")
-    parser.add_argument(*flag("--max_shift"), type=int, default=DEFAULT_MAX_SHIFT, help="k: shifts in [-k, k]^2")
-    parser.add_argument(*flag("--batch_size"), type=int, default=256, help="images per forward pass")
-    parser.add_argument(*flag("--image_seed"), type=int, default=0, help="seed of the sprite placements")
-    parser.add_argument(*flag("--buggy_log_probs"), action="store_true",
-                        help="the release's buggy score (probabilities vs log-probabilities), for comparison only")
-    parser.add_argument(*flag("--vmax"), type=float, default=2.0, help="upper end of the heatmap colour scale")
-    add_common_arguments(parser)
-    return parser
+@dataclass(frozen=True)
+class AnalyzeOptions(Checked):
+    checkpoints: tyro.conf.Positional[tuple[str, ...]]
+    """ckpt_*.pt files or run directories (their newest checkpoint)"""
+    what: str = ",".join(ANALYSES)
+    """comma-separated: dormant, translation, stats"""
+    out: str | None = None
+    """output directory (default: <run>/analysis, or analysis_<ckpt> beside a loose checkpoint)"""
+    latency: bool = True
+    """measure inference latency (stats)"""
+    latency_repeats: Int(1, 10**6) = 20
+    """timed forward passes per batch size"""
+    tau: Float(0, 1) = DEFAULT_TAU
+    """dormant threshold"""
+    dormant_envs: Int(1, 4096) | None = None
+    """rollout envs (default 64 PPO, 32 DQN)"""
+    dormant_steps: Int(1, 10**5) | None = None
+    """rollout steps (default 4 PPO, 1 DQN)"""
+    num_sprites: Int(1, 10**6) = DEFAULT_NUM_SPRITES
+    """sprite placements"""
+    num_backgrounds: Int(1, len(BACKGROUNDS)) = len(BACKGROUNDS)
+    """backgrounds"""
+    max_shift: Int(0, 31) = DEFAULT_MAX_SHIFT
+    """k: shifts in [-k, k]^2"""
+    batch_size: Int(1, 2**16) = 256
+    """images per forward pass"""
+    image_seed: Int(0, 2**32, high_open=True) = 0
+    """seed of the sprite placements"""
+    buggy_log_probs: bool = False
+    """the release's buggy score (probabilities vs log-probabilities), for comparison only"""
+    vmax: Float(0, low_open=True) = 2.0
+    """upper end of the heatmap colour scale"""
+    device: DeviceOptions = field(default_factory=DeviceOptions)
+
+    def check(self) -> None:
+        parse_choices("analysis", self.what, ANALYSES)
+        if len(self.checkpoints) > 1 and self.out is None:
+            raise ValueError("missing --out; valid: an output directory when several checkpoints are given")
+        if self.out is not None:
+            check_output_dir("out", self.out)
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Command-line entry point."""
-    args = build_parser().parse_args(argv)
-    what = tuple(parse_choices("analysis", args.what, ANALYSES))
-    set_num_threads(args.num_threads)
-    paths = [resolve_checkpoint(p) for p in args.checkpoints]
+def analyze_command(options: AnalyzeOptions) -> None:
+    """Run the analyses the command line asked for."""
+    what = tuple(parse_choices("analysis", options.what, ANALYSES))
+    device = options.device.apply()
+    paths = [resolve_checkpoint(p) for p in options.checkpoints]
     several = len(paths) > 1
-    if several and args.out is None:
-        raise ValueError("missing --out; valid: an output directory when several checkpoints are given")
+    out_root = Path(options.out) if options.out is not None else None
     matrices = {}
     for path in paths:
-        out = args.out / run_label(path) if several else args.out
+        out = out_root / run_label(path) if several else out_root
         results = analyze_checkpoint(
-            path, what, out, select_device(args.cuda), args.latency, args.latency_repeats, args.tau,
-            args.dormant_envs, args.dormant_steps, args.num_sprites, args.num_backgrounds, args.max_shift,
-            args.batch_size, args.image_seed, args.buggy_log_probs, args.vmax, args.num_threads,
+            path, what, out, device, options.latency, options.latency_repeats, options.tau, options.dormant_envs,
+            options.dormant_steps, options.num_sprites, options.num_backgrounds, options.max_shift,
+            options.batch_size, options.image_seed, options.buggy_log_probs, options.vmax, options.device.num_threads,
         )
         print(format_summary(results))
         if "translation" in results:
             matrices[results["run"]] = np.array(results["translation"]["matrix"])
     if several and matrices:
-        vmax = args.vmax if not args.buggy_log_probs else max(args.vmax, max(m.max() for m in matrices.values()))
-        plot_heatmaps(matrices, args.out / "translation_compare", vmax=vmax)
+        vmax = options.vmax if not options.buggy_log_probs else max(options.vmax, max(m.max() for m in matrices.values()))
+        plot_heatmaps(matrices, out_root / "translation_compare", vmax=vmax)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point: the exit status (0, or 2 after a one-line error)."""
+    return run_command(AnalyzeOptions, analyze_command, argv, description=__doc__)
 
 
 def format_summary(results: dict) -> str:
@@ -205,4 +225,4 @@ def format_summary(results: dict) -> str:
 
 
 if __name__ == "__main__":
-    run_main(main, None)
+    sys.exit(main())

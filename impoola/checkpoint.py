@@ -19,11 +19,11 @@ from impoola.config import ModelOptions
 CHECKPOINT_PATTERN = re.compile(r"^ckpt_(\d+)\.pt$")
 TEMP_PATTERN = re.compile(r"^\..+\.tmp\d+$")
 FORMAT_VERSION = 1
-# Args that fix the network, its state's shapes or the environments a checkpoint belongs to: resuming with
-# other values is an error. Other changed args (except RESUME_FREE_ARGS) resume with a warning.
+# Args that fix the network, its state's shapes, the environments or the RNG streams a checkpoint belongs to (a
+# resumed run restores those, so another value could not apply): resuming with other values is an error. Other changed args (except RESUME_FREE_ARGS) resume with a warning.
 MODEL_ARGS = (*(f.name for f in dataclasses.fields(ModelOptions)), "pruning", "pruning_mode", "redo", "env_id",
-              "distribution_mode", "track", "num_envs")
-RESUME_FREE_ARGS = ("resume", "output_dir", "run_name", "progress_bar", "wandb_mode", "wandb_project",
+              "distribution_mode", "track", "num_envs", "seed", "num_steps")
+RESUME_FREE_ARGS = ("resume", "preset", "output_dir", "run_name", "progress_bar", "wandb_mode", "wandb_project",
                     "wandb_entity", "wandb_tags", "cuda", "checkpoint_every", "keep_checkpoints",
                     "checkpoint_signals", "procgen_threads", "torch_threads", "compile", "compile_mode")
 
@@ -56,19 +56,11 @@ def save_checkpoint(directory: Path, step: int, payload: dict[str, Any], keep: i
     """Write `payload` as `directory/ckpt_<step>.pt` atomically and delete all but the newest `keep`."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(directory)
     path = directory / f"ckpt_{step:012d}.pt"
     atomic_write_bytes(path, lambda f: torch.save({"format_version": FORMAT_VERSION, **payload}, f))
     for old in list_checkpoints(directory)[:-keep] if keep > 0 else []:
         old.unlink(missing_ok=True)
     return path
-
-
-def remove_stale_temps(directory: Path) -> None:
-    """Delete temporary files that a writer killed mid-write left in `directory` (one writer per run)."""
-    for path in Path(directory).iterdir():
-        if TEMP_PATTERN.match(path.name) and path.is_file():
-            path.unlink(missing_ok=True)
 
 
 def list_checkpoints(directory: Path) -> list[Path]:

@@ -1,16 +1,47 @@
-"""Option groups shared by the training scripts; each script's `Args` dataclass inherits them."""
+"""The option groups both training scripts compose (environment, model, baselines, run, evaluation, logging,
+speed), each checking its own values when it is built (impoola.options); each script adds its algorithm's
+hyperparameters flat in its own `Args`. Flag names and config.json / W&B keys are the fields' names."""
 
 from __future__ import annotations
 
+import signal
 from dataclasses import dataclass
 from typing import Literal
 
+from impoola.envs.games import DISTRIBUTION_MODES, GAMES, TRACKS, check_choice
+from impoola.options import Checked, Float, Int
+from impoola.presets import PRESETS
+
 ENCODERS = ("impala", "impoola", "nature")
 DEFAULT_POOLING = {"impala": "flatten", "impoola": "avg", "nature": "flatten"}
+PRECISIONS = ("float32", "bf16")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+WANDB_MODES = ("offline", "online", "disabled")
+CHECKPOINT_SIGNALS = ("SIGTERM", "SIGUSR2")
+SEED_RANGE = Int(0, 2**32, high_open=True)
 
 
-@dataclass
-class ModelOptions:
+@dataclass(frozen=True)
+class EnvOptions(Checked):
+    """Environment: which Procgen game, mode and levels."""
+
+    env_id: str = "bigfish"
+    """Procgen game (one of the 16)"""
+    distribution_mode: str = "easy"
+    """Procgen distribution mode: easy or hard"""
+    track: str = "generalization"
+    """generalization (train on 200/500 levels, test on all), efficiency (train on all) or finetuning (100 levels from 201/501)"""
+    procgen_threads: Int(0, 256) | None = None
+    """Procgen worker threads per vectorized env (default: min(4, cores); 0: step in the calling thread)"""
+
+    def check(self) -> None:
+        check_choice("env_id", self.env_id, GAMES)
+        check_choice("distribution_mode", self.distribution_mode, DISTRIBUTION_MODES)
+        check_choice("track", self.track, TRACKS)
+
+
+@dataclass(frozen=True)
+class ModelOptions(Checked):
     """Which network: the encoder family, its width and the paper's ablation/comparison variants.
 
     `model_name` is the stable short name used in run names, W&B tags and plots: the family and width
@@ -24,11 +55,11 @@ class ModelOptions:
 
     encoder: Literal["impala", "impoola", "nature"] = "impoola"
     """encoder family: impala (flatten), impoola (global average pooling) or nature"""
-    scale: float = 2
+    scale: Float(0, 16, low_open=True) = 2
     """width scale τ: the Impala/Impoola channels are (16, 32, 32)·τ; nature τ=1..3 picks the plotted filters"""
     pooling: str | None = None
     """head after the final ReLU: flatten, avg, max, stacked, depthwise, softmoe (default: the family's)"""
-    pool_size: int = 1
+    pool_size: Int(1, 16) = 1
     """output size k of avg/max pooling (k=1: Impoola's global average pooling, k=2: the 2x2 ablation)"""
     cnn_filters: tuple[int, ...] | None = None
     """explicit Nature-CNN filters, e.g. 32 64 64 (default for τ=1..3: (16, 32, 32)·(τ+1)); 4 with extra_stage"""
@@ -38,45 +69,43 @@ class ModelOptions:
     """add a fixed sinusoidal positional encoding in [0, 0.1] (impala/impoola) at --pe_placement"""
     pe_placement: Literal["first", "last", "all", "before_pool", "after_pool"] = "first"
     """first: the input frame; last: the last conv sequence's output; all: every sequence's input; before/after_pool"""
-    dropout: float = 0.0
+    dropout: Float(0, 1, high_open=True) = 0.0
     """dropout probability right before the encoder's Linear(-> 256) (the ablation uses 0.1)"""
 
-    def validate(self) -> None:
-        """Raise a one-line ValueError naming the first invalid model option."""
-        from impoola.models.encoders import PE_PLACEMENTS
+    def check(self) -> None:
+        """Rules between the model options and the shapes they imply."""
+        from impoola.models.encoders import IMPALA_CHANNELS, PE_PLACEMENTS
         from impoola.models.heads import HEADS
 
-        if self.encoder not in ENCODERS:
-            raise ValueError(f"invalid encoder {self.encoder!r}; valid: {', '.join(ENCODERS)}")
+        check_choice("encoder", self.encoder, ENCODERS)
         pooling = self.resolved_pooling()
-        if not self.scale > 0:
-            raise ValueError(f"invalid scale {self.scale!r}; valid: a positive number (τ = 1..4 in the paper)")
-        if pooling not in HEADS:
-            raise ValueError(f"invalid pooling {pooling!r}; valid: {', '.join(sorted(HEADS))}")
-        if self.pool_size < 1:
-            raise ValueError(f"invalid pool_size {self.pool_size!r}; valid: a positive integer")
+        check_choice("pooling", pooling, tuple(sorted(HEADS)))
+        check_choice("pe_placement", self.pe_placement, PE_PLACEMENTS)
         if self.pool_size != 1 and pooling not in ("avg", "max"):
             raise ValueError(
                 f"invalid pool_size {self.pool_size!r} for pooling {pooling!r}; valid: 1 (k x k needs avg or max)"
             )
         if self.cnn_filters is not None and any(f <= 0 for f in self.cnn_filters):
             raise ValueError(f"invalid cnn_filters {self.cnn_filters!r}; valid: positive integers")
-        if self.pe_placement not in PE_PLACEMENTS:
-            raise ValueError(f"invalid pe_placement {self.pe_placement!r}; valid: {', '.join(PE_PLACEMENTS)}")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"invalid dropout {self.dropout!r}; valid: 0 <= p < 1")
         if self.dropout > 0 and pooling == "softmoe":
             raise ValueError("invalid dropout with pooling 'softmoe'; valid: 0 (SoftMoE has no Linear to drop into)")
-        if self.encoder == "nature":
-            if pooling not in ("flatten", "avg") or self.pool_size != 1:
-                raise ValueError(
-                    f"invalid pooling {pooling!r} (k={self.pool_size}) for encoder 'nature'; valid: flatten, avg (k=1)"
-                )
-            if self.positional_encoding:
-                raise ValueError("invalid positional_encoding for encoder 'nature'; valid: impala, impoola")
-            filters = 4 if self.extra_stage else 3
-            if self.cnn_filters is not None and len(self.cnn_filters) != filters:
-                raise ValueError(f"invalid cnn_filters {self.cnn_filters!r}; valid: {filters} positive integers")
+        if self.encoder != "nature":
+            narrowest = min(int(round(c * self.scale)) for c in IMPALA_CHANNELS)
+            if narrowest < 1:
+                raise ValueError(f"invalid scale {self.scale!r}: the narrowest conv layer would have {narrowest} "
+                                 f"channels; valid: scale >= {1 / (2 * min(IMPALA_CHANNELS)):g} (τ = 1..4 in the paper)")
+            return
+        if pooling not in ("flatten", "avg") or self.pool_size != 1:
+            raise ValueError(
+                f"invalid pooling {pooling!r} (k={self.pool_size}) for encoder 'nature'; valid: flatten, avg (k=1)"
+            )
+        if self.positional_encoding:
+            raise ValueError("invalid positional_encoding for encoder 'nature'; valid: impala, impoola")
+        filters = 4 if self.extra_stage else 3
+        if self.cnn_filters is not None and len(self.cnn_filters) != filters:
+            raise ValueError(f"invalid cnn_filters {self.cnn_filters!r}; valid: {filters} positive integers")
+        if self.cnn_filters is None and self.scale not in (1, 2, 3):
+            raise ValueError(f"invalid scale {self.scale!r} for encoder 'nature'; valid: 1, 2, 3 (or give --cnn_filters)")
 
     def resolved_pooling(self) -> str:
         return self.pooling if self.pooling is not None else DEFAULT_POOLING[self.encoder]
@@ -101,42 +130,35 @@ class ModelOptions:
         return name
 
 
-@dataclass
-class BaselineOptions:
+@dataclass(frozen=True)
+class BaselineOptions(Checked):
     """The paper's training-time baselines on top of a model: gradual magnitude pruning and ReDo (facts §6)."""
 
     pruning: bool = False
     """gradual magnitude pruning of every encoder Conv2d/Linear (weights and biases; heads excluded)"""
     pruning_mode: Literal["layer", "global"] = "layer"
     """layer: every tensor to the same sparsity (the release); global: one magnitude threshold over all of them"""
-    pruning_target: float = 0.9
+    pruning_target: Float(0, 1, low_open=True, high_open=True) = 0.9
     """final sparsity"""
-    pruning_start: float = 0.2
+    pruning_start: Float(0, 1) = 0.2
     """fraction of the PPO iterations where pruning starts (sparsity 0 before)"""
-    pruning_end: float = 0.8
+    pruning_end: Float(0, 1) = 0.8
     """fraction of the PPO iterations where the target sparsity is reached (cubic schedule in between)"""
     redo: bool = False
     """ReDo: periodically re-initialize dormant units of the encoder"""
-    redo_every: int = 100
+    redo_every: Int(1) = 100
     """PPO iterations between ReDo resets"""
-    redo_tau: float = 0.025
+    redo_tau: Float(0, 1) = 0.025
     """dormant threshold: a unit's mean ReLU activation / its layer's mean <= tau"""
 
-    def validate_baselines(self) -> None:
-        """Raise a one-line ValueError naming the first invalid baseline option."""
-        if self.pruning_mode not in ("layer", "global"):
-            raise ValueError(f"invalid pruning_mode {self.pruning_mode!r}; valid: layer, global")
-        if not 0 < self.pruning_target < 1:
-            raise ValueError(f"invalid pruning_target {self.pruning_target!r}; valid: 0 < target < 1")
-        if not 0 <= self.pruning_start <= self.pruning_end <= 1:
+    def check(self) -> None:
+        """Rules between the baseline options."""
+        check_choice("pruning_mode", self.pruning_mode, ("layer", "global"))
+        if not self.pruning_start <= self.pruning_end:
             raise ValueError(
                 f"invalid pruning_start/pruning_end {self.pruning_start!r}/{self.pruning_end!r}; "
                 "valid: 0 <= start <= end <= 1"
             )
-        if self.redo_every < 1:
-            raise ValueError(f"invalid redo_every {self.redo_every!r}; valid: a positive integer")
-        if self.redo_tau < 0:
-            raise ValueError(f"invalid redo_tau {self.redo_tau!r}; valid: a non-negative number")
         if self.pruning and self.redo:
             raise ValueError("invalid combination --pruning --redo; valid: one baseline per run")
 
@@ -146,3 +168,117 @@ class BaselineOptions:
         if self.pruning:
             return "_pruned" if self.pruning_mode == "layer" else "_pruned_global"
         return "_redo" if self.redo else ""
+
+
+def parse_signal(name: str) -> signal.Signals:
+    """A catchable signal from its name (SIGTERM, TERM, usr2, ...); a one-line ValueError otherwise."""
+    key = name.strip().upper()
+    key = key if key.startswith("SIG") else f"SIG{key}"
+    found = getattr(signal.Signals, key, None) if key.isidentifier() else None
+    if found is None or found in (signal.SIGKILL, signal.SIGSTOP):
+        raise ValueError(f"invalid checkpoint_signals value {name!r}; valid: catchable signal names such as "
+                         "SIGTERM, SIGUSR1, SIGUSR2, SIGINT (not SIGKILL or SIGSTOP)")
+    return found
+
+
+@dataclass(frozen=True)
+class RunOptions(Checked):
+    """Run: the seed, the run directory and its checkpoints."""
+
+    seed: SEED_RANGE = 1
+    """seed of torch, numpy, python and the environments (the paper uses 1..5)"""
+    exp_name: str = "ppo"
+    """experiment name, part of the run name"""
+    run_name: str | None = None
+    """run directory name (default: {env_id}__{exp_name}__{model}__s{seed}); one path component"""
+    output_dir: str = "runs"
+    """parent directory of run directories"""
+    resume: bool = False
+    """continue the run in an existing run directory from its newest checkpoint"""
+    preset: str | None = None
+    """a named set of defaults (impoola/presets.py, e.g. train-procgen); explicit flags still override it"""
+    torch_deterministic: bool = True
+    """GPU: cuDNN picks deterministic convolution algorithms (cudnn.deterministic=True, benchmark=False); other
+    CUDA kernels may still differ in the last bits run to run. CPU runs are bitwise reproducible either way"""
+    cuda: bool = True
+    """use CUDA when available"""
+    checkpoint_every: Int(1) = 100
+    """write a checkpoint every this many iterations (PPO) / logged rows (DQN), and at every evaluation and the end"""
+    keep_checkpoints: Int(1) = 3
+    """how many of the newest checkpoints to keep"""
+    checkpoint_signals: tuple[str, ...] = CHECKPOINT_SIGNALS
+    """signals that make the run checkpoint at the end of the current iteration and exit with status 3"""
+
+    def check(self) -> None:
+        for name in self.checkpoint_signals:
+            parse_signal(name)
+        if self.preset is not None:
+            check_choice("preset", self.preset, tuple(PRESETS))
+
+
+@dataclass(frozen=True)
+class EvalOptions(Checked):
+    """Evaluation during and at the end of training."""
+
+    eval_every_fraction: Float(0, 1, low_open=True) = 0.1
+    """evaluate each time global_step passes the previous evaluation + this fraction of total_timesteps"""
+    num_eval_episodes: Int(0) = 1000
+    """episodes per track at each evaluation during training (0 disables evaluation during training)"""
+    num_final_eval_episodes: Int(0) = 2500
+    """episodes per track in the final evaluation (0 disables it)"""
+    num_eval_envs: Int(1, 4096) | None = None
+    """parallel environments of evaluation (default: num_envs); more envs than episodes is fine"""
+    capture_video: bool = False
+    """record one episode of the first evaluated track as an MP4 in <run>/videos/ at every evaluation (final too)"""
+
+
+@dataclass(frozen=True)
+class LoggingOptions(Checked):
+    """Logging: W&B and the progress bar (metrics.jsonl and TensorBoard are always written)."""
+
+    wandb_mode: Literal["offline", "online", "disabled"] = "offline"
+    """W&B mode: offline (default, no account needed; `wandb sync` later), online or disabled"""
+    wandb_project: str = "impoola"
+    """W&B project (letters, digits, - _ .)"""
+    wandb_entity: str | None = None
+    """W&B entity (letters, digits, - _ .)"""
+    wandb_tags: tuple[str, ...] = ()
+    """extra W&B tags (the model name, game and track are always added)"""
+    progress_bar: bool = True
+    """show a tqdm progress bar"""
+
+    def check(self) -> None:
+        check_choice("wandb_mode", self.wandb_mode, WANDB_MODES)
+        for name in ("wandb_project", "wandb_entity"):
+            value = getattr(self, name)
+            if value is not None and (not value or len(value) > 128 or not all(
+                    c.isalnum() or c in "-_." for c in value)):
+                raise ValueError(f"invalid {name} {value!r}; valid: 1 to 128 letters, digits, '-', '_' or '.'")
+        for tag in self.wandb_tags:
+            if not tag or len(tag) > 64:
+                raise ValueError(f"invalid wandb_tags value {tag!r}; valid: 1 to 64 characters")
+
+
+@dataclass(frozen=True)
+class PerformanceOptions(Checked):
+    """Speed: numerics, compilation, memory format and threads (the defaults keep the published numerics)."""
+
+    precision: Literal["float32", "bf16"] = "float32"
+    """float32 (as published) or bf16: the encoder under bf16 autocast (CUDA, or CPUs with AVX512-BF16/AMX; CUDA also
+    turns on TF32)"""
+    compile: bool = False
+    """torch.compile the networks' forward/backward and PPO's loss (CUDA graphs on CUDA); pays off on GPUs, not CPUs"""
+    compile_mode: Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] | None = None
+    """torch.compile mode (default: reduce-overhead, i.e. CUDA graphs, on CUDA; default on CPU)"""
+    channels_last: bool = True
+    """channels-last memory format for the encoder (float32 results equal NCHW up to rounding)"""
+    torch_threads: Int(1, 1024) | None = None
+    """torch intra-op threads (default: torch's own, the cores this process may use; Procgen and torch take turns)"""
+    reuse_host_memory: bool = False
+    """keep freed CPU memory in the process for the next step (glibc malloc: no mmap'd chunks, no trimming) instead
+    of page-faulting every large tensor back in (README, "Speed": up to 1.09x PPO steps/s on a CPU, more peak memory)"""
+
+    def check(self) -> None:
+        check_choice("precision", self.precision, PRECISIONS)
+        if self.compile_mode is not None:
+            check_choice("compile_mode", self.compile_mode, COMPILE_MODES)

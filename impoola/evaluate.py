@@ -15,19 +15,20 @@ Writes results.json and results.csv (raw mean return and normalized score per tr
 
 from __future__ import annotations
 
-import argparse
 import csv
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+import tyro
 
-from impoola.analysis.cli import (
-    HelpFormatter, add_common_arguments, agent_kind, default_out_dir, flag, parse_choices, run_label, run_main,
-    select_device, set_num_threads,
-)
+from impoola.analysis.cli import DeviceOptions, agent_kind, default_out_dir, parse_choices, run_label
 from impoola.checkpoint import load_agent, resolve_checkpoint
+from impoola.cli import run_command
+from impoola.options import Checked, Float, Int
+from impoola.rundir import check_output_dir
 from impoola.envs.games import level_range, normalized_score
 from impoola.evaluation import evaluate_track
 from impoola.models.agents import agent_policy
@@ -95,8 +96,7 @@ def evaluate_checkpoint(
     run_track = args.get("track", "generalization")
     seed = int(args.get("seed", 1)) if seed is None else seed
     greedy = (kind == "dqn") if greedy is None else greedy
-    out = Path(out) if out is not None else default_out_dir(path, "eval")
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_output_dir("out", out if out is not None else default_out_dir(path, "eval"))
     torch.manual_seed(seed)
     policy = agent_policy(agent, torch.device(device), greedy=greedy)
     results = {}
@@ -130,6 +130,7 @@ def evaluate_checkpoint(
         "run_track": run_track, "agent_kind": kind, "encoder": args.get("encoder"), "scale": args.get("scale"),
         "seed": seed, "greedy": greedy, "num_envs": num_envs, "tracks": results,
     }
+    out.mkdir(parents=True, exist_ok=True)
     write_json(out / "results.json", summary)
     with open(out / "results.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=CSV_FIELDS)
@@ -138,39 +139,52 @@ def evaluate_checkpoint(
     return summary
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The command line's options."""
-    parser = argparse.ArgumentParser(
-        prog="python -m impoola.evaluate", description=__doc__, formatter_class=HelpFormatter,
-    )
-    parser.add_argument("checkpoint", help="a ckpt_*.pt file or a run directory (its newest checkpoint)")
-    parser.add_argument(*flag("--tracks"), default="train,test",
-                        help=f"comma-separated tracks: {', '.join(EVAL_TRACKS)}")
-    parser.add_argument(*flag("--num_episodes"), type=int, default=100, help="episodes per track")
-    parser.add_argument(*flag("--num_envs"), type=int, default=16, help="parallel envs (episodes split equally)")
-    parser.add_argument(*flag("--noise_stds"), type=float, nargs="+", default=list(DEFAULT_NOISE_STDS),
-                        help="pixel-noise standard deviations of the noise track")
-    parser.add_argument(*flag("--seed"), type=int, default=None, help="env seed (default: the run's seed)")
-    parser.add_argument(*flag("--greedy"), action=argparse.BooleanOptionalAction, default=None,
-                        help="argmax actions (default: PPO samples, DQN greedy, as the release evaluates)")
-    parser.add_argument(*flag("--capture_video"), action="store_true", help="write videos/<track>.mp4 per track")
-    parser.add_argument(*flag("--video_episodes"), type=int, default=1, help="episodes per video")
-    parser.add_argument(*flag("--out"), type=Path, default=None,
-                        help="output directory (default: <run>/eval, or eval_<ckpt> beside a loose checkpoint)")
-    add_common_arguments(parser)
-    return parser
+@dataclass(frozen=True)
+class EvaluateOptions(Checked):
+    checkpoint: tyro.conf.Positional[str]
+    """a ckpt_*.pt file or a run directory (its newest checkpoint)"""
+    tracks: str = "train,test"
+    """comma-separated tracks: train, test, finetuning, noise"""
+    num_episodes: Int(1, 10**6) = 100
+    """episodes per track"""
+    num_envs: Int(1, 4096) = 16
+    """parallel envs (episodes split equally; more envs than episodes is fine)"""
+    noise_stds: tuple[Float(0, 255, low_open=True), ...] = DEFAULT_NOISE_STDS
+    """pixel-noise standard deviations of the noise track"""
+    seed: Int(0, 2**32, high_open=True) | None = None
+    """env seed (default: the run's seed)"""
+    greedy: bool | None = None
+    """argmax actions (--greedy / --no-greedy; default: PPO samples, DQN greedy, as the release evaluates)"""
+    capture_video: bool = False
+    """write videos/<track>.mp4 per track"""
+    video_episodes: Int(1, 100) = 1
+    """episodes per video"""
+    out: str | None = None
+    """output directory (default: <run>/eval, or eval_<ckpt> beside a loose checkpoint)"""
+    device: DeviceOptions = field(default_factory=DeviceOptions)
+
+    def check(self) -> None:
+        parse_choices("track", self.tracks, EVAL_TRACKS)
+        if self.out is not None:
+            check_output_dir("out", self.out)
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Command-line entry point."""
-    args = build_parser().parse_args(argv)
-    set_num_threads(args.num_threads)
+def evaluate_command(options: EvaluateOptions) -> None:
+    """Run the evaluation the command line asked for."""
     evaluate_checkpoint(
-        args.checkpoint, tuple(parse_choices("track", args.tracks, EVAL_TRACKS)), args.num_episodes, args.num_envs,
-        tuple(args.noise_stds), args.seed, args.greedy, args.capture_video, args.video_episodes, args.out,
-        select_device(args.cuda), args.num_threads,
+        options.checkpoint, tuple(parse_choices("track", options.tracks, EVAL_TRACKS)), options.num_episodes,
+        options.num_envs, options.noise_stds, options.seed, options.greedy, options.capture_video,
+        options.video_episodes, options.out, options.device.apply(), options.device.num_threads,
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point: the exit status (0, or 2 after a one-line error)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    flags = {"--greedy": "--greedy=True", "--no-greedy": "--greedy=False", "--no_greedy": "--greedy=False"}
+    return run_command(EvaluateOptions, evaluate_command, [flags.get(arg, arg) for arg in argv],
+                       description=__doc__)
 
 
 if __name__ == "__main__":
-    run_main(main, None)
+    sys.exit(main())

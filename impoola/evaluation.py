@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from impoola.config import EnvOptions
 from impoola.envs.games import normalized_score
 from impoola.envs.procgen import make_track_env
 
@@ -86,7 +87,9 @@ def evaluate_track(
 
 def evaluate_scores(
     agent: torch.nn.Module,
-    args: Any,
+    env: EnvOptions,
+    seed: int,
+    num_envs: int,
     device: torch.device,
     num_episodes: int,
     splits: tuple[str, ...],
@@ -96,8 +99,7 @@ def evaluate_scores(
     """Mean return, normalized score and episodes/s of a training script's agent on its track's splits.
 
     Returns are raw (no reward scaling); the agent runs with the run's speed options (channels-last, bf16).
-    `args` is a training script's Args (env_id, distribution_mode, track, seed, num_envs, num_eval_envs,
-    procgen_threads). PPO samples from its policy (greedy=False), DQN acts greedily. The efficiency track trains
+    `env` is the run's environment options; `num_envs` the parallel evaluation envs. PPO samples from its policy (greedy=False), DQN acts greedily. The efficiency track trains
     on the full distribution, so its result is logged under both the train and the test keys. With
     `video_path`, one more episode of the first split is recorded there as an MP4.
     """
@@ -109,14 +111,14 @@ def evaluate_scores(
     policy = agent_policy(agent, device, greedy)
     scores = {}
     for split in splits:
-        result = evaluate_track(policy, args.env_id, args.distribution_mode, args.track, split, num_episodes,
-                                args.num_eval_envs or args.num_envs, args.seed, num_threads=args.procgen_threads)
+        result = evaluate_track(policy, env.env_id, env.distribution_mode, env.track, split, num_episodes,
+                                num_envs, seed, num_threads=env.procgen_threads)
         scores[f"charts/eval_episodes_per_second_{split}"] = result.episodes_per_second
-        for key in (("train", "test") if args.track == "efficiency" else (split,)):
+        for key in (("train", "test") if env.track == "efficiency" else (split,)):
             scores[f"scores/eval_avg_return_{key}"] = result.mean_return
             scores[f"scores/normalized_score_{key}"] = normalized_score(
-                args.env_id, args.distribution_mode, result.mean_return)
+                env.env_id, env.distribution_mode, result.mean_return)
     if video_path is not None:
-        record_episodes(policy, args.env_id, video_path, 1, args.distribution_mode, args.track, splits[0], args.seed)
+        record_episodes(policy, env.env_id, video_path, 1, env.distribution_mode, env.track, splits[0], seed)
     agent.train(was_training)
     return scores

@@ -12,45 +12,16 @@ import ctypes
 import math
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 import numpy as np
 import torch
 from torch import nn
 
-from impoola.envs.games import check_choice
+from impoola.config import PerformanceOptions
 
-PRECISIONS = ("float32", "bf16")
-COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # glibc mallopt parameters
 Fn = TypeVar("Fn", bound=Callable)
-
-
-@dataclass
-class PerformanceOptions:
-    precision: Literal["float32", "bf16"] = "float32"
-    """float32 (as published) or bf16: the encoder under bf16 autocast (CUDA, or CPUs with AVX512-BF16/AMX; CUDA also
-    turns on TF32)"""
-    compile: bool = False
-    """torch.compile the networks' forward/backward and PPO's loss (CUDA graphs on CUDA); pays off on GPUs, not CPUs"""
-    compile_mode: Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] | None = None
-    """torch.compile mode (default: reduce-overhead, i.e. CUDA graphs, on CUDA; default on CPU)"""
-    channels_last: bool = True
-    """channels-last memory format for the encoder (float32 results equal NCHW up to rounding)"""
-    torch_threads: int | None = None
-    """torch intra-op threads (default: torch's own, the cores this process may use; Procgen and torch take turns)"""
-    reuse_host_memory: bool = False
-    """keep freed CPU memory in the process for the next step (glibc malloc: no mmap'd chunks, no trimming) instead
-    of page-faulting every large tensor back in (README, "Speed": up to 1.09x PPO steps/s on a CPU, more peak memory)"""
-
-    def validate_performance(self) -> None:
-        """Raise a one-line ValueError naming the first invalid speed option."""
-        check_choice("precision", self.precision, PRECISIONS)
-        if self.compile_mode is not None:
-            check_choice("compile_mode", self.compile_mode, COMPILE_MODES)
-        if self.torch_threads is not None and not (isinstance(self.torch_threads, int) and self.torch_threads >= 1):
-            raise ValueError(f"invalid torch_threads {self.torch_threads!r}; valid: a positive integer")
 
 
 def cpu_features() -> dict[str, str | bool]:
@@ -95,7 +66,6 @@ def keep_freed_host_memory() -> bool:
 def configure_torch(options: PerformanceOptions, device: torch.device) -> None:
     """Process-wide settings: torch threads, malloc reuse, no distribution argument checks (each a device sync), TF32
     with bf16."""
-    options.validate_performance()
     if options.reuse_host_memory:
         keep_freed_host_memory()
     if options.torch_threads is not None:
@@ -177,3 +147,8 @@ class StepTransfer:
         n, o = self.num_envs, self.obs_bytes
         return (packed[:o].view(self.obs_shape), packed[o: o + 4 * n].view(torch.float32),
                 packed[o + 4 * n:].view(torch.bool).float())
+
+
+def select_device(use_cuda: bool) -> torch.device:
+    """CUDA when asked for and available, else the CPU."""
+    return torch.device("cuda" if use_cuda and torch.cuda.is_available() else "cpu")

@@ -1,48 +1,23 @@
-"""A run's outputs: its directory, resolved config, metrics file, TensorBoard, W&B and progress bar."""
+"""A run's outputs in its run directory (impoola.rundir): resolved config, metrics file, TensorBoard, W&B and the
+progress bar."""
 
 from __future__ import annotations
 
 import json
 import math
+import netrc
 import os
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from tqdm import tqdm
 
-from impoola.checkpoint import atomic_write_bytes, remove_stale_temps
+from impoola.checkpoint import atomic_write_bytes
+from impoola.rundir import RunDir
 
-WANDB_MODES = ("offline", "online", "disabled")
-DONE_MARKER = "done"
-
-
-class RunDirectoryError(ValueError):
-    """The run directory exists without --resume, or cannot be written."""
-
-
-def prepare_run_dir(output_dir: str | Path, run_name: str, resume: bool) -> Path:
-    """Create `output_dir/run_name`; an existing one is an error unless resuming."""
-    run_dir = Path(output_dir) / run_name
-    if run_dir.exists() and not resume:
-        raise RunDirectoryError(
-            f"run directory {str(run_dir)!r} already exists; valid: pass --resume to continue it, "
-            "or choose another --run_name / --output_dir"
-        )
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        probe = run_dir / f".write_probe{os.getpid()}"
-        probe.touch()
-        probe.unlink()
-    except OSError as exc:
-        raise RunDirectoryError(f"cannot write run directory {str(run_dir)!r}: {exc.strerror}") from None
-    return run_dir
-
-
-def is_done(run_dir: str | Path) -> bool:
-    """Whether a run completed (it wrote its done marker)."""
-    return (Path(run_dir) / DONE_MARKER).exists()
-
+WANDB_INIT_TIMEOUT = 30  # seconds W&B online may take to reach its server before the run falls back to offline
 
 def write_json(path: Path, data: Any) -> None:
     atomic_write_bytes(path, lambda f: f.write(json.dumps(data, indent=2, default=str).encode()))
@@ -66,7 +41,7 @@ class RunLog:
 
     def __init__(
         self,
-        run_dir: Path,
+        run_dir: RunDir,
         config: dict[str, Any],
         total_steps: int,
         wandb_mode: str = "offline",
@@ -79,20 +54,19 @@ class RunLog:
     ):
         from torch.utils.tensorboard import SummaryWriter
 
-        self.run_dir = Path(run_dir)
-        remove_stale_temps(self.run_dir)
-        write_json(self.run_dir / "config.json", config)
-        self.metrics_path = self.run_dir / "metrics.jsonl"
+        self.run_dir = run_dir
+        write_json(run_dir.config, config)
+        self.metrics_path = run_dir.metrics
         resuming = self.metrics_path.exists()
         kept = self._truncate_metrics(start_step, keep_rows) if resuming else []
         self.rows = len(kept)
         self.metrics_file = open(self.metrics_path, "a")
-        self.tb = SummaryWriter(str(self.run_dir / "tb"), purge_step=start_step if resuming else None)
+        self.tb = SummaryWriter(str(run_dir.tb), purge_step=start_step if resuming else None)
         for row in kept:
             if row["global_step"] >= start_step:
                 self._log_tb(row)
         self.wandb_run = self._init_wandb(config, wandb_mode, wandb_project, wandb_entity, wandb_tags)
-        if wandb_mode == "offline":  # each offline attempt is its own directory: the newest gets the whole history
+        if self.wandb_run is not None and self.wandb_run.offline:  # each offline attempt is its own directory: the newest gets the whole history
             for row in kept:
                 self.wandb_run.log(dict(row), step=row["global_step"])
         self.bar = tqdm(total=total_steps, initial=start_step, unit="step", dynamic_ncols=True,
@@ -109,20 +83,25 @@ class RunLog:
         return rows[:keep]
 
     def _init_wandb(self, config, mode, project, entity, tags):
-        if mode not in WANDB_MODES:
-            raise ValueError(f"invalid wandb_mode {mode!r}; valid: {', '.join(WANDB_MODES)}")
+        """The W&B run (None when disabled); online without a reachable server, after WANDB_INIT_TIMEOUT seconds,
+        offline with a warning."""
         if mode == "disabled":
             return None
         import wandb
 
-        id_file = self.run_dir / "wandb_id"
+        id_file = self.run_dir.wandb_id
         run_id = id_file.read_text().strip() if id_file.exists() else wandb.util.generate_id()
         atomic_write_bytes(id_file, lambda f: f.write(run_id.encode()))
-        return wandb.init(
-            mode=mode, project=project, entity=entity, tags=list(tags), config=config, name=self.run_dir.name,
-            id=run_id, resume="allow" if mode == "online" else None, dir=str(self.run_dir),
-            settings=wandb.Settings(silent=True),
-        )
+        kwargs = dict(project=project, entity=entity, tags=list(tags), config=config, name=self.run_dir.name,
+                      id=run_id, dir=str(self.run_dir.path))
+        if mode == "online":
+            try:
+                return wandb.init(mode="online", resume="allow", **kwargs,
+                                  settings=wandb.Settings(silent=True, init_timeout=WANDB_INIT_TIMEOUT))
+            except Exception as exc:  # noqa: BLE001 - any failure to reach the server: log offline instead
+                print(f"warning: W&B online failed ({' '.join(str(exc).split())[:200]}); logging offline to "
+                      f"{str(self.run_dir.wandb)!r} instead (`wandb sync` it later)", file=sys.stderr)
+        return wandb.init(mode="offline", **kwargs, settings=wandb.Settings(silent=True))
 
     def log(self, metrics: dict[str, Any], global_step: int) -> None:
         """One row: metrics.jsonl line, TensorBoard scalars, one W&B log call."""
@@ -155,7 +134,7 @@ class RunLog:
         self.tb.flush()
 
     def mark_done(self) -> None:
-        (self.run_dir / DONE_MARKER).write_text("done\n")
+        self.run_dir.mark_done()
 
     def close(self) -> None:
         self.bar.close()
@@ -163,3 +142,19 @@ class RunLog:
         self.tb.close()
         if self.wandb_run is not None:
             self.wandb_run.finish()
+
+
+def wandb_credentials() -> bool:
+    """Whether W&B can log in without a prompt: WANDB_API_KEY, or a netrc entry for the W&B host."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    host = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname or "api.wandb.ai"
+    paths = [Path(os.environ["NETRC"]).expanduser()] if os.environ.get("NETRC") else [
+        Path.home() / ".netrc", Path.home() / "_netrc"]
+    for path in paths:
+        try:
+            if path.is_file() and netrc.netrc(path).authenticators(host):
+                return True
+        except (OSError, netrc.NetrcParseError):
+            continue
+    return False

@@ -25,9 +25,10 @@ TINY_PPO = dict(
 
 def tiny_ppo_args(output_dir: Path, **overrides):
     """Args of a real PPO run that takes a few seconds: 2 envs x 16 steps x 2 iterations."""
+    from impoola.options import from_flat
     from ppo_training import Args
 
-    return Args(output_dir=str(output_dir), **{**TINY_PPO, **overrides})
+    return from_flat(Args, output_dir=str(output_dir), **{**TINY_PPO, **overrides})
 
 
 @pytest.fixture(scope="session")
@@ -59,8 +60,9 @@ TINY_DQN = dict(
 def tiny_dqn_args(output_dir: Path, **overrides):
     """Args of a real DQN run that takes a few seconds: 2 envs x 32 vector steps on starpilot (short greedy episodes)."""
     from dqn_training import Args
+    from impoola.options import from_flat
 
-    return Args(output_dir=str(output_dir), **{**TINY_DQN, **overrides})
+    return from_flat(Args, output_dir=str(output_dir), **{**TINY_DQN, **overrides})
 
 
 @pytest.fixture(scope="session")

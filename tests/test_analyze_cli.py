@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-from impoola.analysis.cli import run_main
 from impoola.analysis.translation import read_matrix_csv
 from impoola.analyze import main
 from impoola.checkpoint import save_checkpoint
@@ -54,8 +53,6 @@ def test_all_analyses_on_two_runs(tmp_path, capsys):
 ])
 def test_bad_input_is_one_line_exit_2(tmp_path, capsys, argv, message):
     paths = {"run": make_run(tmp_path, "run", "ppo", "nature"), "missing": tmp_path / "nowhere"}
-    with pytest.raises(SystemExit) as exit_info:
-        run_main(main, [a.format(**paths) for a in argv])
-    assert exit_info.value.code == 2
+    assert main([a.format(**paths) for a in argv]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err and err.count("\n") == 1

@@ -15,11 +15,12 @@ from impoola.checkpoint import (
     CheckpointError, atomic_write_bytes, check_replay_disk, list_checkpoints, load_checkpoint, load_resume_checkpoint,
     replay_matches, restore_replay, save_checkpoint,
 )
-from impoola.cli import (
-    EXIT_NONFINITE, FiniteGuard, StopFlag, parse_cli, parse_signal, tyro_message, user_errors, wandb_credentials,
-)
+from impoola.cli import parse_cli, tyro_message, user_errors
+from impoola.config import parse_signal
+from impoola.guards import EXIT_NONFINITE, FiniteGuard, StopFlag
 from impoola.replay import ReplayMemory
-from impoola.runlog import RunLog
+from impoola.rundir import RunDir
+from impoola.runlog import RunLog, wandb_credentials
 from ppo_training import LOSS_KEYS, Args
 
 
@@ -42,12 +43,21 @@ def test_atomic_write_keeps_the_old_file_when_the_writer_fails(tmp_path):
     assert path.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["f.bin"]
 
 
-def test_save_rotates_and_removes_a_killed_writers_temporary_file(tmp_path):
-    (tmp_path / ".ckpt_000000000005.pt.tmp99999").write_bytes(b"partial")  # what SIGKILL mid-write leaves
+def test_save_rotates_and_a_new_writer_removes_killed_writers_temporary_files_everywhere(tmp_path):
+    run = RunDir(tmp_path, "run")
     for step in (1, 2, 3, 4):
-        save_checkpoint(tmp_path, step, payload(), keep=2)
-    assert [p.name for p in list_checkpoints(tmp_path)] == ["ckpt_000000000003.pt", "ckpt_000000000004.pt"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt_000000000003.pt", "ckpt_000000000004.pt"]
+        save_checkpoint(run.checkpoints, step, payload(), keep=2)
+    assert [p.name for p in list_checkpoints(run.checkpoints)] == ["ckpt_000000000003.pt", "ckpt_000000000004.pt"]
+    run.replay.mkdir()
+    leftovers = [run.checkpoints / ".ckpt_000000000005.pt.tmp99999", run.path / ".metrics.jsonl.tmp123",
+                 run.replay / ".obs.npy.tmp77"]  # what SIGKILL mid-write leaves
+    for path in leftovers:
+        path.write_bytes(b"partial")
+    (run.replay / "obs.npy").write_bytes(b"kept")
+    run.acquire(resume=True)
+    run.release()
+    assert not any(path.exists() for path in leftovers) and (run.replay / "obs.npy").read_bytes() == b"kept"
+    assert sorted(p.name for p in run.checkpoints.iterdir()) == ["ckpt_000000000003.pt", "ckpt_000000000004.pt"]
 
 
 @pytest.mark.parametrize("content", [b"garbage", b"PK\x03\x04truncated zip", b""])
@@ -130,7 +140,8 @@ def read_scalars(tb_dir: Path) -> dict[str, list[tuple[int, float]]]:
 
 
 def test_run_log_resume_keeps_the_checkpointed_rows_and_purges_tensorboard(tmp_path):
-    log = RunLog(tmp_path, {}, 100, wandb_mode="disabled", progress=False)
+    run = RunDir(tmp_path.parent, tmp_path.name)
+    log = RunLog(run, {}, 100, wandb_mode="disabled", progress=False)
     for step, value in ((0, 1.0), (10, 2.0), (20, 3.0)):
         log.log({"a": value}, step)
     kept = log.rows  # a checkpoint at step 20, then a second row at step 20 (like the final one's) and more
@@ -140,7 +151,7 @@ def test_run_log_resume_keeps_the_checkpointed_rows_and_purges_tensorboard(tmp_p
     with open(tmp_path / "metrics.jsonl", "a") as f:
         f.write('{"global_step": 40, "a": 5')  # a row a SIGKILL cut short
     time.sleep(1.01 - time.time() % 1)  # TensorBoard orders event files by name, which starts with the second
-    resumed = RunLog(tmp_path, {}, 100, wandb_mode="disabled", progress=False, start_step=20, keep_rows=kept)
+    resumed = RunLog(run, {}, 100, wandb_mode="disabled", progress=False, start_step=20, keep_rows=kept)
     assert resumed.rows == 3
     resumed.log({"b": 9.0}, 20)
     resumed.log({"a": 6.0}, 30)
@@ -190,7 +201,8 @@ def test_finite_guard_passes_finite_values_and_stops_on_nan(tmp_path, capsys):
 
 @pytest.mark.parametrize(("argv", "message"), [
     (["--encoder", "foo"], "error: invalid choice 'foo' for argument '--encoder'. Expected one of ('impala', "),
-    (["--num_envs", "abc"], "error: Error parsing --num-envs: invalid literal for int() with base 10: 'abc'"),
+    (["--num_envs", "abc"], "error: Error parsing --num-envs: invalid integer 'abc'; valid: an integer such as 64"),
+    (["--num_envs", "2.5"], "error: Error parsing --num-envs: invalid integer '2.5'"),
     (["--bogus", "1"], "error: Unrecognized options: --bogus"),
     (["--wandb_mode", "loud"], "error: invalid choice 'loud' for argument '--wandb-mode'"),
 ])
@@ -212,7 +224,8 @@ def test_tyro_error_box_becomes_its_message(box):
 
 
 def test_command_line_parses_signals_and_help_still_works(capsys):
-    assert parse_cli(Args, ["--checkpoint_signals", "SIGUSR1", "SIGINT"]).checkpoint_signals == ("SIGUSR1", "SIGINT")
+    args = parse_cli(Args, ["--checkpoint_signals", "SIGUSR1", "SIGINT"])
+    assert args.run.checkpoint_signals == ("SIGUSR1", "SIGINT")
     with pytest.raises(SystemExit) as info:
         parse_cli(Args, ["--help"])
     assert info.value.code == 0 and "--checkpoint-signals" in capsys.readouterr().out

@@ -11,7 +11,6 @@ import sys
 import numpy as np
 import pytest
 
-from impoola.analysis.cli import run_main
 from impoola.envs.games import normalized_score
 from impoola.envs.procgen import make_track_env
 from impoola.envs.wrappers import add_pixel_noise
@@ -79,8 +78,6 @@ def test_bad_input_is_one_line_exit_2(tiny_checkpoint, tmp_path, capsys, argv, m
     corrupt = tmp_path / "ckpt_000000000001.pt"
     corrupt.write_bytes(b"not a checkpoint")
     paths = {"missing": tmp_path / "nowhere", "corrupt": corrupt, "run": tiny_checkpoint}
-    with pytest.raises(SystemExit) as exit_info:
-        run_main(main, [a.format(**paths) for a in argv])
-    assert exit_info.value.code == 2
+    assert main([a.format(**paths) for a in argv]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err and err.count("\n") == 1

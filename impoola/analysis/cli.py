@@ -2,55 +2,31 @@
 
 from __future__ import annotations
 
-import argparse
-import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from impoola.checkpoint import CheckpointError
 from impoola.models.agents import DQNAgent
+from impoola.options import Checked, Int
+from impoola.performance import select_device
 
 
-class HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """Keeps the description's line breaks and appends defaults that are set (not None or False)."""
+@dataclass(frozen=True)
+class DeviceOptions(Checked):
+    """Speed: the device and CPU threads."""
 
-    def _get_help_string(self, action: argparse.Action) -> str:
-        help_text = action.help or ""
-        unset = action.default is None or action.default is False or action.default == argparse.SUPPRESS
-        if not unset and "%(default)" not in help_text:
-            help_text += " (default: %(default)s)"
-        return help_text
+    cuda: bool = True
+    """use the GPU when one is available"""
+    num_threads: Int(1, 1024) | None = None
+    """torch CPU threads and Procgen worker threads (default: torch's and min(4, CPUs))"""
 
-
-def flag(*names: str) -> list[str]:
-    """`--snake_name` plus its `--dash-name` spelling."""
-    spellings = []
-    for name in names:
-        spellings += [name] if "_" not in name else [name, name.replace("_", "-")]
-    return spellings
-
-
-def add_common_arguments(parser: argparse.ArgumentParser) -> None:
-    """Device and thread options both command lines take."""
-    parser.add_argument(*flag("--cuda"), action=argparse.BooleanOptionalAction, default=True,
-                        help="use the GPU when one is available")
-    parser.add_argument(*flag("--num_threads"), type=int, default=None,
-                        help="torch CPU threads and Procgen worker threads (default: torch's and min(4, CPUs))")
-
-
-def set_num_threads(num_threads: int | None) -> None:
-    """Limit torch's CPU threads when a count is given."""
-    if num_threads is not None:
-        if num_threads < 1:
-            raise ValueError(f"invalid num_threads {num_threads!r}; valid: an integer >= 1")
-        torch.set_num_threads(num_threads)
-
-
-def select_device(cuda: bool) -> torch.device:
-    """CUDA when asked for and available, else the CPU."""
-    return torch.device("cuda" if cuda and torch.cuda.is_available() else "cpu")
+    def apply(self) -> torch.device:
+        """Limit torch's CPU threads when a count is given; the device to use."""
+        if self.num_threads is not None:
+            torch.set_num_threads(self.num_threads)
+        return select_device(self.cuda)
 
 
 def parse_choices(name: str, value: str, valid: Sequence[str]) -> list[str]:
@@ -79,12 +55,3 @@ def default_out_dir(checkpoint: Path, name: str) -> Path:
     if checkpoint.parent.name == "checkpoints":
         return checkpoint.parent.parent / name
     return checkpoint.parent / f"{name}_{checkpoint.stem}"
-
-
-def run_main(main: Callable[[list[str] | None], None], argv: list[str] | None) -> None:
-    """Run a CLI main; bad input (CheckpointError, ValueError) becomes `error: ...` on stderr and exit status 2."""
-    try:
-        main(argv)
-    except (CheckpointError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None

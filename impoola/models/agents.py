@@ -84,7 +84,6 @@ def nature_filters(options: ModelOptions) -> tuple[int, int, int]:
 
 def build_encoder(options: ModelOptions) -> Encoder:
     """The encoder described by the model options (variants: see `ModelOptions`)."""
-    options.validate()
     if options.encoder == "nature":
         if options.extra_stage and options.cnn_filters is not None:
             filters = tuple(options.cnn_filters)
