@@ -14,7 +14,6 @@ Exit status: 0 when every run finished, 1 when one did not, 2 on bad input.
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import shlex
@@ -22,61 +21,82 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
 
 from benchmark_utils import slurm
 from benchmark_utils.launch import (
     LAUNCHER_FLAGS, RunResult, RunSpec, default_exp_name, flag_values, model_tag, run_local, summary_table,
 )
+from impoola.cli import run_command
 from impoola.envs.games import ABLATION_GAMES, AGENT_CENTERED_GAMES, GAMES
+from impoola.options import Checked, Float, Int
+from impoola.rundir import run_name
 
 GAME_GROUPS = {"all": GAMES, "ablation": ABLATION_GAMES, "agent_centered": AGENT_CENTERED_GAMES}
 _SAFE_NAME = re.compile(r"^[\w.+=-]+$")
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """Launcher options; every --a_b is also accepted as --a-b."""
-    parser = argparse.ArgumentParser(prog="python -m benchmark_utils.benchmark", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+@dataclass(frozen=True)
+class BenchmarkOptions(Checked):
+    """Launcher options."""
 
-    def add(group: argparse._ActionsContainer, name: str, **kwargs: object) -> None:
-        spellings = [name] if "_" not in name else [name, name.replace("_", "-")]
-        group.add_argument(*spellings, **kwargs)
+    env_ids: tuple[str, ...]
+    """games, or a group: all (16), ablation (5), agent_centered (8)"""
+    command: tuple[str, ...]
+    """training command(s), each one quoted string; several share one pool / job array"""
+    num_seeds: Int(1, 10**4) | None = None
+    """seeds 1..N (default 5)"""
+    seeds: tuple[Int(0, 2**32, high_open=True), ...] | None = None
+    """explicit seeds (instead of --num_seeds)"""
+    tag: tuple[str, ...] | None = None
+    """model tag of each command in run names (default: from its model flags)"""
+    exp_name: str | None = None
+    """experiment name of every command, appended as --exp_name"""
+    output_dir: str = "runs"
+    """parent of the run directories"""
+    log_dir: str | None = None
+    """launcher logs, status files, SLURM files (default OUTPUT_DIR/logs)"""
+    backend: Literal["local", "slurm"] = "local"
+    """where the runs go: this machine's GPUs/CPUs or a SLURM cluster"""
+    dry_run: bool = False
+    """print the exact commands and exit"""
+    workers: Int(1, 4096) | None = None
+    """local: concurrent runs (default: one per GPU, 1 without GPUs)"""
+    gpus: tuple[str, ...] | None = None
+    """local: GPU ids to share round-robin (default: CUDA_VISIBLE_DEVICES or all nvidia-smi GPUs); none: CPU only"""
+    threads_per_run: Int(1, 1024) | None = None
+    """local: OMP/MKL/Procgen threads per run (default: cores / workers)"""
+    partition: str | None = None
+    """slurm: partition (default: the cluster's default)"""
+    time: Int(1, 10**6) = 1440
+    """slurm: time limit per job in minutes"""
+    gpus_per_run: Int(0, 64) = 1
+    """slurm: GPUs per run (0 for none)"""
+    cpus_per_run: Int(1, 1024) = 8
+    """slurm: CPUs per run, also its thread count"""
+    mem_gb: Float(0, 10**5, low_open=True) | None = None
+    """slurm: memory per run in GB (default: the cluster's default)"""
+    array_parallelism: Int(1, 10**5) = 256
+    """slurm: most array tasks running at once"""
+    account: str | None = None
+    """slurm: account"""
+    qos: str | None = None
+    """slurm: quality of service"""
+    signal_delay_s: Int(0, 10**5) = 120
+    """slurm: USR2 (checkpoint and requeue) this many seconds before the time limit"""
+    max_requeues: Int(0, 10**4) = 10
+    """slurm: requeues after time limits per run (preemptions do not count)"""
+    no_wait: bool = False
+    """slurm: submit and exit without waiting for the jobs"""
 
-    add(parser, "--env_ids", nargs="+", required=True,
-        help=f"games, or a group: {', '.join(f'{k} ({len(v)})' for k, v in GAME_GROUPS.items())}")
-    seeds = parser.add_mutually_exclusive_group()
-    add(seeds, "--num_seeds", type=int, default=5, help="seeds 1..N (default 5)")
-    add(seeds, "--seeds", type=int, nargs="+", help="explicit seeds")
-    add(parser, "--command", nargs="+", required=True,
-        help="training command(s), each one quoted string; several share one pool / job array")
-    add(parser, "--tag", nargs="+", help="model tag of each command in run names (default: from its model flags)")
-    add(parser, "--exp_name", help="experiment name of every command, appended as --exp_name")
-    add(parser, "--output_dir", default="runs", help="parent of the run directories (default runs)")
-    add(parser, "--log_dir", help="launcher logs, status files, SLURM files (default OUTPUT_DIR/logs)")
-    add(parser, "--backend", choices=("local", "slurm"), default="local")
-    add(parser, "--dry_run", action="store_true", help="print the exact commands and exit")
-
-    local = parser.add_argument_group("local backend")
-    add(local, "--workers", type=int, help="concurrent runs (default: one per GPU, 1 without GPUs)")
-    add(local, "--gpus", nargs="*", help="GPU ids to share round-robin (default: CUDA_VISIBLE_DEVICES or all "
-                                          "nvidia-smi GPUs); give none for CPU only")
-    add(local, "--threads_per_run", type=int, help="OMP/MKL/Procgen threads per run (default: cores / workers)")
-
-    slurm = parser.add_argument_group("slurm backend (submitit job array)")
-    add(slurm, "--partition", help="SLURM partition (default: the cluster's default)")
-    add(slurm, "--time", type=int, default=1440, help="time limit per job in minutes (default 1440)")
-    add(slurm, "--gpus_per_run", type=int, default=1, help="GPUs per run (default 1; 0 for none)")
-    add(slurm, "--cpus_per_run", type=int, default=8, help="CPUs per run, also its thread count (default 8)")
-    add(slurm, "--mem_gb", type=float, help="memory per run in GB (default: the cluster's default)")
-    add(slurm, "--array_parallelism", type=int, default=256, help="most array tasks running at once (default 256)")
-    add(slurm, "--account", help="SLURM account")
-    add(slurm, "--qos", help="SLURM quality of service")
-    add(slurm, "--signal_delay_s", type=int, default=120,
-        help="USR2 (checkpoint and requeue) this many seconds before the time limit (default 120)")
-    add(slurm, "--max_requeues", type=int, default=10,
-        help="requeues after time limits per run (preemptions do not count; default 10)")
-    add(slurm, "--no_wait", action="store_true", help="submit and exit without waiting for the jobs")
-    return parser.parse_args(argv)
+    def check(self) -> None:
+        resolve_games(self.env_ids)
+        if self.num_seeds is not None and self.seeds is not None:
+            raise ValueError("invalid --num_seeds with --seeds; valid: one of them")
+        if self.tag is not None and len(self.tag) != len(self.command):
+            raise ValueError(f"invalid tag: {len(self.tag)} tags for {len(self.command)} commands; "
+                             "valid: one tag per command")
 
 
 def resolve_games(env_ids: Sequence[str]) -> list[str]:
@@ -89,14 +109,10 @@ def resolve_games(env_ids: Sequence[str]) -> list[str]:
     return games
 
 
-def build_specs(args: argparse.Namespace, procgen_threads: int) -> list[RunSpec]:
+def build_specs(args: BenchmarkOptions, procgen_threads: int) -> list[RunSpec]:
     """All runs, seed by seed, then command by command, then game by game; ValueError on bad input."""
     games = resolve_games(args.env_ids)
-    seeds = args.seeds or list(range(1, args.num_seeds + 1))
-    if min(seeds) < 0:
-        raise ValueError(f"invalid seeds {seeds}; valid: non-negative integers")
-    if args.tag and len(args.tag) != len(args.command):
-        raise ValueError(f"{len(args.tag)} tags for {len(args.command)} commands; give one tag per command")
+    seeds = list(args.seeds or range(1, (args.num_seeds or 5) + 1))
     log_dir = args.log_dir or os.path.join(args.output_dir, "logs")
     commands = []
     for index, command in enumerate(args.command):
@@ -121,7 +137,7 @@ def build_specs(args: argparse.Namespace, procgen_threads: int) -> list[RunSpec]
     for seed in seeds:
         for argv, exp_name, tag in commands:
             for game in games:
-                name = f"{game}__{exp_name}__{tag}__s{seed}"
+                name = run_name(game, exp_name, tag, seed)
                 if name in names:
                     raise ValueError(f"two commands give the run name {name}; give them different --tag values")
                 names.add(name)
@@ -141,7 +157,7 @@ def detect_gpus() -> list[str]:
     return [str(i) for i, _ in enumerate(line for line in listing.splitlines() if line.startswith("GPU "))]
 
 
-def slurm_parameters(args: argparse.Namespace) -> dict[str, object]:
+def slurm_parameters(args: BenchmarkOptions) -> dict[str, object]:
     """submitit AutoExecutor parameters of the SLURM options (unset ones left to the cluster)."""
     parameters: dict[str, object] = {
         "name": "impoola", "timeout_min": args.time, "cpus_per_task": args.cpus_per_run,
@@ -154,30 +170,24 @@ def slurm_parameters(args: argparse.Namespace) -> dict[str, object]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Launch, wait, print the summary; the exit status (0 all finished, 1 some did not, 2 bad input)."""
-    args = parse_args(argv)
+    return run_command(BenchmarkOptions, launch, argv, description=__doc__)
+
+
+def launch(args: BenchmarkOptions) -> int:
+    """The runs of the parsed options: 0 when all finished, 1 when one did not (bad input: a ValueError)."""
     sys.stdout.reconfigure(line_buffering=True)
-    try:
-        for name in ("workers", "threads_per_run", "cpus_per_run", "num_seeds", "time", "array_parallelism", "mem_gb"):
-            if getattr(args, name) is not None and getattr(args, name) <= 0:
-                raise ValueError(f"invalid --{name} {getattr(args, name)}; valid: a positive number")
-        for name in ("gpus_per_run", "signal_delay_s", "max_requeues"):
-            if getattr(args, name) < 0:
-                raise ValueError(f"invalid --{name} {getattr(args, name)}; valid: a non-negative integer")
-        if args.backend == "local":
-            gpus = detect_gpus() if args.gpus is None else args.gpus
-            workers = args.workers or max(1, len(gpus))
-            slots = [gpus[i % len(gpus)] for i in range(workers)] if gpus else [""] * workers
-            threads = args.threads_per_run or max(1, len(os.sched_getaffinity(0)) // workers)
-            setup = (f"local: {workers} workers on " + (f"CUDA_VISIBLE_DEVICES {' '.join(slots)}" if gpus else
-                     "CPU (CUDA_VISIBLE_DEVICES='')") + f"; each run: OMP_NUM_THREADS=MKL_NUM_THREADS={threads}")
-        else:
-            threads = args.cpus_per_run
-            setup = (f"slurm: one array task per run, {slurm_parameters(args)}, max_requeues {args.max_requeues}; "
-                     "each run: OMP_NUM_THREADS=MKL_NUM_THREADS=$SLURM_CPUS_PER_TASK")
-        specs = build_specs(args, threads)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    if args.backend == "local":
+        gpus = detect_gpus() if args.gpus is None else list(args.gpus)
+        workers = args.workers or max(1, len(gpus))
+        slots = [gpus[i % len(gpus)] for i in range(workers)] if gpus else [""] * workers
+        threads = args.threads_per_run or max(1, len(os.sched_getaffinity(0)) // workers)
+        setup = (f"local: {workers} workers on " + (f"CUDA_VISIBLE_DEVICES {' '.join(slots)}" if gpus else
+                 "CPU (CUDA_VISIBLE_DEVICES='')") + f"; each run: OMP_NUM_THREADS=MKL_NUM_THREADS={threads}")
+    else:
+        threads = args.cpus_per_run
+        setup = (f"slurm: one array task per run, {slurm_parameters(args)}, max_requeues {args.max_requeues}; "
+                 "each run: OMP_NUM_THREADS=MKL_NUM_THREADS=$SLURM_CPUS_PER_TASK")
+    specs = build_specs(args, threads)
     todo = [spec for spec in specs if not spec.finished]
     if args.dry_run:
         print(f"# {setup}")
@@ -194,8 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         results = run_local(todo, slots, threads)
     else:
         if shutil.which("sbatch") is None:
-            print("error: --backend slurm needs SLURM, but sbatch is not on PATH", file=sys.stderr)
-            return 2
+            raise ValueError("invalid --backend slurm: sbatch is not on PATH; valid: local, or slurm on a SLURM host")
         log_dir = todo[0].log_path.parent
         jobs = slurm.submit(todo, log_dir / "slurm", slurm_parameters(args), args.max_requeues,
                             max(5, args.signal_delay_s - 15))

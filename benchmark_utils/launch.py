@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import tyro
@@ -33,9 +33,12 @@ DONE_MARKER = "done"
 LAUNCHER_FLAGS = ("env_id", "seed", "run_name", "output_dir", "resume")
 
 
-@dataclass
-class ModelFlags(ModelOptions, BaselineOptions):
+@dataclass(frozen=True)
+class ModelFlags:
     """The flags of a training command that name its model (the rest are ignored)."""
+
+    model: ModelOptions = field(default_factory=ModelOptions)
+    baselines: BaselineOptions = field(default_factory=BaselineOptions)
 
 
 def flag_values(argv: Sequence[str]) -> dict[str, list[str]]:
@@ -67,10 +70,10 @@ def model_tag(argv: Sequence[str]) -> str:
     """Default tag: the model name the training scripts derive from these flags (model_name + baseline suffix)."""
     try:
         with contextlib.redirect_stderr(io.StringIO()):
-            flags, _ = tyro.cli(ModelFlags, args=list(argv), return_unknown_args=True)
-    except SystemExit:
+            flags, _ = tyro.cli(tyro.conf.OmitArgPrefixes[ModelFlags], args=list(argv), return_unknown_args=True)
+    except (SystemExit, ValueError):
         raise ValueError(f"invalid model flags in command {shlex.join(argv)!r}; see the script's --help") from None
-    return flags.model_name + flags.suffix
+    return flags.model.model_name + flags.baselines.suffix
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,6 @@ import torch
 from impoola.config import ModelOptions
 
 CHECKPOINT_PATTERN = re.compile(r"^ckpt_(\d+)\.pt$")
-TEMP_PATTERN = re.compile(r"^\..+\.tmp\d+$")
 FORMAT_VERSION = 1
 # Args that fix the network, its state's shapes, the environments or the RNG streams a checkpoint belongs to (a
 # resumed run restores those, so another value could not apply): resuming with other values is an error. Other changed args (except RESUME_FREE_ARGS) resume with a warning.
@@ -35,7 +34,7 @@ class CheckpointError(ValueError):
 def atomic_write_bytes(path: Path, write) -> None:
     """Call `write(file)` on a temporary file next to `path`, fsync it, then rename it over `path`."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")  # a killed writer's leftover matches TEMP_PATTERN
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")  # a killed writer's leftover: rundir.TEMP_PATTERN
     try:
         with open(tmp, "wb") as f:
             write(f)

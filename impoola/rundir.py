@@ -14,14 +14,14 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import shutil
 import socket
 from collections.abc import Iterator
 from pathlib import Path
 
-from impoola.checkpoint import TEMP_PATTERN
-
 NAME_MAX = 255
+TEMP_PATTERN = re.compile(r"^\..+\.tmp\d+$")  # what atomic_write_bytes writes before its rename
 
 
 class RunDirectoryError(ValueError):
