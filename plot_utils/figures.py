@@ -7,9 +7,10 @@
 
 from __future__ import annotations
 
-import argparse
+import csv
 import math
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -20,6 +21,9 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from impoola.cli import run_command
+from impoola.options import Checked, Float, Int
+from impoola.rundir import check_output_dir
 from plot_utils import data, published, stats, tables
 
 FORMATS = ("pdf", "png")
@@ -349,46 +353,102 @@ def translation_figure(csvs: Sequence[str | Path], out: str | Path, labels: Sequ
 def _pair(text: str) -> tuple[str, str]:
     """Parse X:Y into a (X, Y) model pair."""
     x, sep, y = text.partition(":")
-    if not sep:
-        raise argparse.ArgumentTypeError(f"{text!r} is not MODEL_X:MODEL_Y")
+    if not sep or not x or not y:
+        raise ValueError(f"invalid compare {text!r}; valid: MODEL_X:MODEL_Y")
     return x, y
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """Command-line options."""
-    parser = argparse.ArgumentParser(prog="python -m plot_utils.figures", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--source", help="run directory root, a tidy CSV, or 'wandb'; omitted: published Figure 1 only")
-    parser.add_argument("--out", default="figures", help="output directory")
-    parser.add_argument("--entity", help="W&B entity (with --source wandb)")
-    parser.add_argument("--project", default="impoola", help="W&B project (with --source wandb)")
-    parser.add_argument("--tags", nargs="*", default=[], help="W&B runs must carry all of these tags")
-    parser.add_argument("--filter", nargs="*", default=[], metavar="KEY=VALUE", help="W&B config filters")
-    parser.add_argument("--cache-dir", default=data.DEFAULT_CACHE_DIR, help="where W&B exports are cached")
-    parser.add_argument("--refresh", action="store_true", help="re-download a cached W&B export")
-    parser.add_argument("--finished-only", action="store_true", help="only runs marked done / W&B state finished")
-    parser.add_argument("--label-keys", nargs="+", default=list(data.DEFAULT_LABEL_KEYS),
-                        help="config keys joined by '/' into the model label")
-    parser.add_argument("--metric", default=TEST_METRIC, help="score for curves, final scores and tables")
-    parser.add_argument("--train-metric", default=TRAIN_METRIC, help="train-level score of the train-vs-test figure")
-    parser.add_argument("--dormant-metrics", nargs="+", default=list(DORMANT_METRICS))
-    parser.add_argument("--models", nargs="+", help="models to plot, in this order (default: all)")
-    parser.add_argument("--figures", nargs="+", default=list(FIGURES), choices=FIGURES)
-    parser.add_argument("--compare", nargs="*", type=_pair, default=[], metavar="X:Y",
-                        help="model pairs for the probability-of-improvement figure")
-    parser.add_argument("--reps", type=int, default=stats.REPS, help="bootstrap repetitions")
-    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
-    parser.add_argument("--smoothing", type=float, default=0.0, help="EMA weight in [0, 1) of the curves")
-    parser.add_argument("--num-points", type=int, help="points of the common step grid (default: the eval steps)")
-    parser.add_argument("--no-published", action="store_true", help="leave the paper's points off the scaling figure")
-    parser.add_argument("--translation", nargs="*", default=[], help="translation-sensitivity CSVs to draw")
-    parser.add_argument("--translation-labels", nargs="*", help="titles of the translation heatmaps")
-    parser.add_argument("--formats", nargs="+", default=list(FORMATS))
-    parser.add_argument("--export", help="also write the tidy table to this CSV")
-    return parser.parse_args(argv)
+@dataclass(frozen=True)
+class FiguresOptions(Checked):
+    """Where the runs come from, which figures to draw and how."""
+
+    source: str | None = None
+    """run directory root, a tidy CSV, or 'wandb'; omitted: published Figure 1 only"""
+    out: str = "figures"
+    """output directory"""
+    entity: str | None = None
+    """W&B entity (with --source wandb)"""
+    project: str = "impoola"
+    """W&B project (with --source wandb)"""
+    tags: tuple[str, ...] = ()
+    """W&B runs must carry all of these tags"""
+    filter: tuple[str, ...] = ()
+    """W&B config filters KEY=VALUE"""
+    cache_dir: str = data.DEFAULT_CACHE_DIR
+    """where W&B exports are cached"""
+    refresh: bool = False
+    """re-download a cached W&B export"""
+    finished_only: bool = False
+    """only runs marked done / W&B state finished"""
+    label_keys: tuple[str, ...] = tuple(data.DEFAULT_LABEL_KEYS)
+    """config keys joined by '/' into the model label"""
+    metric: str = TEST_METRIC
+    """score for curves, final scores and tables"""
+    train_metric: str = TRAIN_METRIC
+    """train-level score of the train-vs-test figure"""
+    dormant_metrics: tuple[str, ...] = tuple(DORMANT_METRICS)
+    """dormant-neuron metrics to plot"""
+    models: tuple[str, ...] | None = None
+    """models to plot, in this order (default: all)"""
+    figures: tuple[str, ...] = FIGURES
+    """figures to draw (default: all; --help of the module docstring lists them)"""
+    compare: tuple[str, ...] = ()
+    """model pairs X:Y for the probability-of-improvement figure"""
+    reps: Int(1, 10**6) = stats.REPS
+    """bootstrap repetitions"""
+    seed: Int(0, 2**32, high_open=True) = 0
+    """bootstrap seed"""
+    smoothing: Float(0, 1, high_open=True) = 0.0
+    """EMA weight of the curves"""
+    num_points: Int(2, 10**6) | None = None
+    """points of the common step grid (default: the eval steps)"""
+    published: bool = True
+    """draw the paper's points on the scaling figure (--no-published leaves them off)"""
+    translation: tuple[str, ...] = ()
+    """translation-sensitivity CSVs to draw"""
+    translation_labels: tuple[str, ...] | None = None
+    """titles of the translation heatmaps"""
+    formats: tuple[str, ...] = FORMATS
+    """file formats of every figure (e.g. pdf png svg)"""
+    export: str | None = None
+    """also write the tidy table to this CSV"""
+
+    def check(self) -> None:
+        for figure in self.figures:
+            if figure not in FIGURES:
+                raise ValueError(f"invalid figures value {figure!r}; valid: {', '.join(FIGURES)}")
+        for pair in self.compare:
+            _pair(pair)
+        if self.source == "wandb" and not self.entity:
+            raise ValueError("invalid --source wandb without --entity; valid: --source wandb --entity E")
+        if self.source not in (None, "wandb"):
+            check_source(self.source)
+        check_output_dir("out", self.out)
+        if self.export is not None:
+            if Path(self.export).is_dir():
+                raise ValueError(f"invalid export {self.export!r}: it is a directory; valid: a CSV file path")
+            check_output_dir("export", Path(self.export).parent)
+        for path in self.translation:
+            if not Path(path).is_file():
+                raise ValueError(f"invalid translation {path!r}: no such file; valid: CSVs of impoola.analyze")
 
 
-def run(args: argparse.Namespace) -> list[Path]:
+def check_source(source: str) -> None:
+    """A one-line ValueError unless `source` is a directory or a CSV with the tidy table's columns."""
+    path = Path(source)
+    if not path.exists():
+        raise ValueError(f"invalid source {source!r}: it does not exist; valid: a run directory root, a tidy CSV "
+                         "or 'wandb'")
+    if path.is_file():
+        with open(path, newline="") as f:
+            header = next(csv.reader(f), [])
+        missing = [column for column in data.COLUMNS if column not in header]
+        if missing:
+            raise ValueError(f"invalid source {source!r}: missing columns {', '.join(missing)}; valid: a tidy CSV "
+                             f"with columns {', '.join(data.COLUMNS)}")
+
+
+def run(args: FiguresOptions) -> list[Path]:
     """Load the runs named by `args`, write the figures and tables and return the written paths."""
     paths: list[Path] = []
     if args.source:
@@ -403,8 +463,8 @@ def run(args: argparse.Namespace) -> list[Path]:
         paths += make_figures(
             table, args.out, metric=args.metric, train_metric=args.train_metric, models=args.models,
             figures=args.figures, reps=args.reps, seed=args.seed, smoothing=args.smoothing,
-            num_points=args.num_points, dormant_metrics=args.dormant_metrics, compare=args.compare,
-            show_published=not args.no_published, formats=args.formats,
+            num_points=args.num_points, dormant_metrics=args.dormant_metrics,
+            compare=[_pair(pair) for pair in args.compare], show_published=args.published, formats=args.formats,
         )
     elif "scaling" in args.figures:
         paths += save_figure(plot_scaling(None), args.out, "scaling", args.formats)
@@ -414,19 +474,14 @@ def run(args: argparse.Namespace) -> list[Path]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """CLI entry point: print the written paths; a data problem is a one-line error and exit status 2."""
-    args = parse_args(argv)
-    if args.source == "wandb" and not args.entity:
-        print("error: --source wandb needs --entity", file=sys.stderr)
-        return 2
-    try:
-        paths = run(args)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    for path in paths:
+    """CLI entry point: print the written paths; bad input or a data problem is a one-line error and exit status 2."""
+    return run_command(FiguresOptions, print_written, argv, description=__doc__)
+
+
+def print_written(options: FiguresOptions) -> None:
+    """Draw what the options ask for and print each written path."""
+    for path in run(options):
         print(path)
-    return 0
 
 
 if __name__ == "__main__":

@@ -73,4 +73,4 @@ def tiny_dqn_run(tmp_path_factory) -> Path:
     output_dir = tmp_path_factory.mktemp("tiny_dqn_runs")
     args = tiny_dqn_args(output_dir)
     main(args)
-    return output_dir / f"{args.env_id}__dqn__{args.model_name}__s1"
+    return output_dir / f"{args.env.env_id}__dqn__{args.model_name}__s1"

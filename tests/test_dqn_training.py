@@ -181,7 +181,7 @@ def test_signal_checkpoints_and_resume_refills_the_replay_memory(tmp_path, monke
         return act(*a)
 
     args = tiny_dqn_args(tmp_path, num_eval_episodes=0, num_final_eval_episodes=0)
-    run_dir = tmp_path / f"{args.env_id}__dqn__{args.model_name}__s1"
+    run_dir = tmp_path / f"{args.env.env_id}__dqn__{args.model_name}__s1"
     try:
         monkeypatch.setattr(dqn_training, "act", act_then_signal)
         with pytest.raises(SystemExit) as exit_info:
@@ -204,7 +204,7 @@ def test_textbook_uniform_softmax_polyak_variant_runs(tmp_path):
     args = tiny_dqn_args(tmp_path, replay_mode="textbook", prioritized=False, exploration="softmax", tau=0.5,
                          train_frequency=0.5, anneal_lr=True, num_eval_episodes=0, num_final_eval_episodes=0)
     main(args)
-    rows = rows_of(tmp_path / f"{args.env_id}__dqn__{args.model_name}__s1")
+    rows = rows_of(tmp_path / f"{args.env.env_id}__dqn__{args.model_name}__s1")
     assert all("charts/epsilon" not in row for row in rows)
     rates = [row["charts/learning_rate"] for row in rows if "charts/learning_rate" in row]
     assert rates == sorted(rates, reverse=True) and rates[-1] < rates[0]
