@@ -41,9 +41,9 @@ from impoola.guards import EXIT_PREEMPTED, FiniteGuard, StopFlag
 from impoola.models.agents import DQNAgent, build_agent
 from impoola.options import Checked, Float, Int, flat_options
 from impoola.performance import compile_agent, configure_torch, prepare_agent, select_device
-from impoola.replay import MODES, ReplayMemory, available_memory, dqn_loss
+from impoola.replay import ReplayMemory, available_memory, check_mode, dqn_loss
 from impoola.runlog import RunLog
-from impoola.rundir import RunDir, run_name
+from impoola.rundir import RunDir, check_output_dir, run_name
 from impoola.seeding import rng_state, seed_everything, set_rng_state
 from impoola.startup import check_buildable, check_memory_need, check_resume, check_wandb
 
@@ -114,7 +114,7 @@ class Args(Checked):
     speed: PerformanceOptions = field(default_factory=PerformanceOptions)
 
     def check(self) -> None:
-        check_choice("replay_mode", self.replay_mode, MODES)
+        check_mode(self.replay_mode)
         check_choice("exploration", self.exploration, EXPLORATIONS)
         if self.total_timesteps < self.num_envs:
             raise ValueError(f"invalid total_timesteps {self.total_timesteps}; valid: at least num_envs ({self.num_envs})")
@@ -217,7 +217,10 @@ def main(args: Args) -> dict[str, float]:
         check_buildable("dqn", model, NUM_ACTIONS)
         memory_bytes = replay_bytes(args)
         check_memory_need("buffer_size", memory_bytes, available_memory(), "a smaller --buffer_size or free memory")
-        run_dir = RunDir(run.output_dir, run.run_name or run_name(env.env_id, run.exp_name, args.model_name, run.seed))
+        check_output_dir("output_dir", run.output_dir)
+        name = run.run_name if run.run_name is not None else run_name(env.env_id, run.exp_name, args.model_name,
+                                                                      run.seed)
+        run_dir = RunDir(run.output_dir, name)
         if args.save_buffer:
             check_replay_disk(run_dir.replay, memory_bytes)
         run_dir.acquire(run.resume)
@@ -227,10 +230,10 @@ def main(args: Args) -> dict[str, float]:
             print(f"run {run_dir.name} is already complete ({run_dir.done_marker} exists); nothing to do")
             return {}
         # --resume continues from the newest checkpoint; a run killed before its first one starts afresh.
-        checkpoint = load_resume_checkpoint(run_dir.path, flat_options(args), "dqn", prefer=replay_matches(
-            run_dir.replay) if args.save_buffer else None) if run.resume else None
-        if checkpoint is not None:
-            check_resume(checkpoint, total_steps, args.total_timesteps)
+        checkpoint = load_resume_checkpoint(
+            run_dir.path, flat_options(args), "dqn", prefer=replay_matches(run_dir.replay) if args.save_buffer else None,
+            check=lambda payload: check_resume(payload, total_steps, args.total_timesteps),
+        ) if run.resume else None
         device = select_device(run.cuda)
         configure_torch(args.speed, device)
         seed_everything(run.seed, run.torch_deterministic)

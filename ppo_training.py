@@ -37,7 +37,7 @@ from impoola.pruning import GradualPruner
 from impoola.redo import ReDo
 from impoola.replay import available_memory
 from impoola.runlog import RunLog
-from impoola.rundir import RunDir, run_name
+from impoola.rundir import RunDir, check_output_dir, run_name
 from impoola.seeding import rng_state, seed_everything, set_rng_state
 from impoola.startup import check_buildable, check_memory_need, check_resume, check_wandb
 
@@ -134,7 +134,10 @@ def main(args: Args) -> dict[str, float]:
         check_buildable("ppo", model, NUM_ACTIONS)
         check_memory_need("num_envs x num_steps", rollout_bytes(args), available_memory(),
                           "fewer --num_envs or --num_steps")
-        run_dir = RunDir(run.output_dir, run.run_name or run_name(env.env_id, run.exp_name, args.model_name, run.seed))
+        check_output_dir("output_dir", run.output_dir)
+        name = run.run_name if run.run_name is not None else run_name(env.env_id, run.exp_name, args.model_name,
+                                                                      run.seed)
+        run_dir = RunDir(run.output_dir, name)
         run_dir.acquire(run.resume)
     with user_errors(), run_dir.starting():
         if run_dir.is_done():
@@ -142,9 +145,10 @@ def main(args: Args) -> dict[str, float]:
             print(f"run {run_dir.name} is already complete ({run_dir.done_marker} exists); nothing to do")
             return {}
         # --resume continues from the newest checkpoint; a run killed before its first one starts afresh.
-        checkpoint = load_resume_checkpoint(run_dir.path, flat_options(args), "ppo") if run.resume else None
-        if checkpoint is not None:
-            check_resume(checkpoint, num_iterations * batch_size, args.total_timesteps)
+        checkpoint = load_resume_checkpoint(
+            run_dir.path, flat_options(args), "ppo",
+            check=lambda payload: check_resume(payload, num_iterations * batch_size, args.total_timesteps),
+        ) if run.resume else None
         device = select_device(run.cuda)
         configure_torch(args.speed, device)
         seed_everything(run.seed, run.torch_deterministic)

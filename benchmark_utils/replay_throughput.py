@@ -9,13 +9,17 @@ frames filled to `--gather_capacity` (random reads from a store far larger than 
 
 from __future__ import annotations
 
-import argparse
+import sys
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from impoola.replay import ReplayMemory, priority_from_td
+from impoola.cli import run_command
+from impoola.options import Checked, Int
+from impoola.replay import ReplayMemory, available_memory, priority_from_td
+from impoola.startup import check_memory_need
 
 FRAME = (3, 64, 64)
 
@@ -50,15 +54,45 @@ def time_index_work(mem: ReplayMemory, batch: int, repeats: int, rng: np.random.
     return float(np.median(times) * 1e3), float(np.mean(times) * 1e3)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--capacity", type=int, default=1_000_000)
-    parser.add_argument("--batch", type=int, default=512)
-    parser.add_argument("--num_envs", type=int, default=128)
-    parser.add_argument("--repeats", type=int, default=500)
-    parser.add_argument("--gather_capacity", type=int, default=100_000)
-    parser.add_argument("--device", default="cpu")
-    args = parser.parse_args()
+@dataclass(frozen=True)
+class ReplayThroughputOptions(Checked):
+    """Sizes of the timed replay memories."""
+
+    capacity: Int(1, 10**9) = 1_000_000
+    """transitions of the index-work memory (1-byte frames)"""
+    batch: Int(1, 2**20) = 512
+    """transitions per sampled batch"""
+    num_envs: Int(1, 4096) = 128
+    """envs per added step"""
+    repeats: Int(1, 10**6) = 500
+    """timed batches"""
+    gather_capacity: Int(1, 10**8) = 100_000
+    """transitions of the frame-gather memory (64x64x3 frames)"""
+    device: str = "cpu"
+    """device the gathered batch goes to (cpu, cuda, cuda:1, ...)"""
+
+    def check(self) -> None:
+        try:
+            device = torch.device(self.device)
+        except RuntimeError:
+            raise ValueError(f"invalid device {self.device!r}; valid: cpu, cuda, cuda:N") from None
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"invalid device {self.device!r}: no CUDA device here; valid: cpu")
+        if self.batch > min(self.capacity, self.gather_capacity):
+            raise ValueError(f"invalid batch {self.batch}; valid: at most the capacities "
+                             f"({min(self.capacity, self.gather_capacity)})")
+        need = ReplayMemory.required_bytes(self.gather_capacity, FRAME, self.num_envs) + ReplayMemory.required_bytes(
+            self.capacity, (1, 1, 1), self.num_envs)
+        check_memory_need("gather_capacity / capacity", need, available_memory(), "smaller capacities")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point: the exit status (0, or 2 after a one-line error)."""
+    return run_command(ReplayThroughputOptions, measure, argv, description=__doc__)
+
+
+def measure(args: ReplayThroughputOptions) -> None:
+    """Time the replay memory's parts and print the figures."""
     torch.set_num_threads(1)
     rng = np.random.default_rng(0)
     for mode in ("release", "textbook"):
@@ -88,4 +122,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -21,8 +21,8 @@ interval also holds the steps before the replay memory holds a batch (no updates
 
 from __future__ import annotations
 
-import argparse
 import copy
+import dataclasses
 import json
 import math
 import os
@@ -33,21 +33,26 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
+import tyro
 
-from impoola.config import ModelOptions
-from impoola.envs.games import NUM_ACTIONS
+from impoola.cli import run_command
+from impoola.config import ModelOptions, PerformanceOptions
+from impoola.envs.games import GAMES, NUM_ACTIONS, check_choice
 from impoola.envs.procgen import OBS_SHAPE, ProcgenVecEnv
 from impoola.evaluation import evaluate_track
 from impoola.models.agents import agent_policy, build_agent
-from impoola.options import from_flat, replace_flat
+from impoola.options import Checked, Int, from_flat, replace_flat
 from impoola.performance import (
-    PerformanceOptions, compile_agent, compiled, configure_torch, describe_device, native_bf16, prepare_agent,
+    compile_agent, compiled, configure_torch, describe_device, native_bf16, prepare_agent,
 )
 from impoola.ppo import ppo_loss
+from impoola.rundir import check_output_file
 
 BASELINE = "fp32_nchw"
 ALIASES = {"compile": "fp32_cl_compile"}
@@ -65,6 +70,62 @@ def parse_variant(name: str) -> PerformanceOptions:
                               compile="compile" in flags, reuse_host_memory="reuse" in flags)
 
 
+@dataclass(frozen=True)
+class ThroughputOptions(Checked):
+    """What to measure: the algorithm, the model, the sizes and the speed variants."""
+
+    algo: Literal["ppo", "dqn"] = "ppo"
+    """training script to measure"""
+    model: ModelOptions = field(default_factory=ModelOptions)
+    env_id: str = "bigfish"
+    """Procgen game"""
+    num_envs: Int(1, 4096) = 16
+    """parallel environments"""
+    num_steps: Int(1, 2**20) = 64
+    """PPO: steps per rollout; DQN: vector steps per logged interval"""
+    num_minibatches: Int(1) = 8
+    """PPO minibatches per epoch (must divide num_envs x num_steps)"""
+    update_epochs: Int(1, 1000) = 3
+    """PPO epochs per rollout"""
+    batch_size: Int(1, 2**20) = 512
+    """DQN batch"""
+    buffer_size: Int(1) = 16_384
+    """DQN replay capacity"""
+    variants: str = "fp32_nchw,fp32_cl,bf16_cl,compile"
+    """comma-separated <fp32|bf16>_<nchw|cl>[_compile][_reuse] or compile"""
+    repeats: Int(1, 10**5) = 3
+    """timed runs of each part (after one warm-up run)"""
+    iterations: Int(1, 10**5) = 3
+    """logged loop intervals after the warm-up one"""
+    rounds: Int(1, 1000) = 3
+    """measure every variant this many times, interleaved"""
+    eval_episodes: Int(0, 10**6) = 0
+    """also time evaluation on this many episodes"""
+    torch_threads: Int(1, 1024) | None = None
+    """torch intra-op threads"""
+    procgen_threads: Int(0, 256) | None = None
+    """Procgen worker threads"""
+    cuda: bool = True
+    """use CUDA when available"""
+    json: str | None = None
+    """also write all results to this JSON file"""
+    child: tyro.conf.Suppress[str | None] = None
+    result: tyro.conf.Suppress[str | None] = None
+
+    def check(self) -> None:
+        check_choice("env_id", self.env_id, GAMES)
+        for name in self.variants.split(","):
+            if name:
+                parse_variant(name)
+        if self.algo == "ppo" and (self.num_envs * self.num_steps) % self.num_minibatches:
+            raise ValueError(f"invalid num_minibatches {self.num_minibatches}: it must divide the batch "
+                             f"num_envs*num_steps = {self.num_envs * self.num_steps}")
+        if self.algo == "dqn" and self.buffer_size < self.batch_size:
+            raise ValueError(f"invalid buffer_size {self.buffer_size}; valid: at least batch_size ({self.batch_size})")
+        if self.json is not None:
+            check_output_file("json", self.json)
+
+
 def timed(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
     """(seconds of a first, warm-up call; median seconds of `repeats` further calls); `fn` ends in a host sync."""
     times = []
@@ -75,7 +136,7 @@ def timed(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
     return times[0], statistics.median(times[1:])
 
 
-def env_seconds(opts: argparse.Namespace, steps: int) -> float:
+def env_seconds(opts: ThroughputOptions, steps: int) -> float:
     """Median seconds of `steps` vector steps of the training env with random actions."""
     env = ProcgenVecEnv(opts.env_id, opts.num_envs, num_threads=opts.procgen_threads)
     env.reset()
@@ -91,14 +152,11 @@ def env_seconds(opts: argparse.Namespace, steps: int) -> float:
         env.close()
 
 
-def model_options(opts: argparse.Namespace) -> ModelOptions:
-    return ModelOptions(encoder=opts.encoder, scale=opts.scale, pooling=opts.pooling)
-
-
-def perf_fields(perf: PerformanceOptions, opts: argparse.Namespace) -> dict:
+def perf_fields(perf: PerformanceOptions, opts: ThroughputOptions) -> dict:
     """The speed and model flags of a training script's Args."""
     return dict(precision=perf.precision, channels_last=perf.channels_last, compile=perf.compile,
-                torch_threads=opts.torch_threads, encoder=opts.encoder, scale=opts.scale, pooling=opts.pooling)
+                torch_threads=opts.torch_threads, encoder=opts.model.encoder, scale=opts.model.scale,
+                pooling=opts.model.pooling)
 
 
 def loop_times(run_dir: Path, steps_per_row: int) -> tuple[float, float]:
@@ -109,7 +167,7 @@ def loop_times(run_dir: Path, steps_per_row: int) -> tuple[float, float]:
     return times[0] - steady, steady
 
 
-def ppo_update(agent, optimizer, loss_fn, batch: dict, opts: argparse.Namespace, device: torch.device) -> list:
+def ppo_update(agent, optimizer, loss_fn, batch: dict, opts: ThroughputOptions, device: torch.device) -> list:
     """One PPO update exactly as ppo_training.main runs it (epochs of shuffled minibatches, losses read once)."""
     batch_size = len(batch["obs"])
     minibatch_size = batch_size // opts.num_minibatches
@@ -130,14 +188,14 @@ def ppo_update(agent, optimizer, loss_fn, batch: dict, opts: argparse.Namespace,
     return loss_sums.tolist()
 
 
-def run_ppo(opts: argparse.Namespace, perf: PerformanceOptions, device: torch.device) -> dict:
+def run_ppo(opts: ThroughputOptions, perf: PerformanceOptions, device: torch.device) -> dict:
     """Parts alone and the real loop of PPO; times in seconds per iteration (num_envs x num_steps env steps)."""
     from ppo_training import Args, main
 
     batch_size = opts.num_envs * opts.num_steps
     result = {"steps_per_unit": batch_size, "env_s": env_seconds(opts, opts.num_steps)}
     torch.manual_seed(0)
-    agent = prepare_agent(build_agent("ppo", model_options(opts), NUM_ACTIONS), perf, device)
+    agent = prepare_agent(build_agent("ppo", opts.model, NUM_ACTIONS), perf, device)
     compile_agent(agent, perf, device)
     loss_fn = compiled(ppo_loss, perf, device)
     obs = torch.randint(0, 256, (opts.num_envs, *OBS_SHAPE), dtype=torch.uint8, device=device)
@@ -178,7 +236,7 @@ def run_ppo(opts: argparse.Namespace, perf: PerformanceOptions, device: torch.de
     return result
 
 
-def run_dqn(opts: argparse.Namespace, perf: PerformanceOptions, device: torch.device) -> dict:
+def run_dqn(opts: ThroughputOptions, perf: PerformanceOptions, device: torch.device) -> dict:
     """Parts alone and the real loop of DQN; times in seconds per vector step (num_envs env steps)."""
     from dqn_training import Args, act, main, train_step
     from impoola.replay import ReplayMemory
@@ -191,7 +249,7 @@ def run_dqn(opts: argparse.Namespace, perf: PerformanceOptions, device: torch.de
                 total_timesteps=opts.num_envs * opts.num_steps * (1 + opts.iterations), **perf_fields(perf, opts))
     result = {"steps_per_unit": opts.num_envs, "env_s": env_seconds(opts, opts.num_steps) / opts.num_steps}
     torch.manual_seed(0)
-    q_network = prepare_agent(build_agent("dqn", model_options(opts), NUM_ACTIONS), perf, device)
+    q_network = prepare_agent(build_agent("dqn", opts.model, NUM_ACTIONS), perf, device)
     target_network = copy.deepcopy(q_network).requires_grad_(False)
     compile_agent(q_network, perf, device)
     compile_agent(target_network, perf, device)
@@ -229,10 +287,9 @@ def run_dqn(opts: argparse.Namespace, perf: PerformanceOptions, device: torch.de
     return result
 
 
-def run_child(opts: argparse.Namespace) -> None:
+def run_child(opts: ThroughputOptions) -> None:
     """Measure one variant in this process and write its results as JSON to --result."""
-    perf = parse_variant(opts.child)
-    perf.torch_threads = opts.torch_threads
+    perf = dataclasses.replace(parse_variant(opts.child), torch_threads=opts.torch_threads)
     device = torch.device("cuda" if opts.cuda and torch.cuda.is_available() else "cpu")
     configure_torch(perf, device)
     result = (run_ppo if opts.algo == "ppo" else run_dqn)(opts, perf, device)
@@ -273,56 +330,29 @@ def table(results: dict[str, dict], algo: str) -> str:
     return "\n".join(lines)
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--algo", choices=("ppo", "dqn"), default="ppo")
-    parser.add_argument("--encoder", choices=("impala", "impoola", "nature"), default="impoola")
-    parser.add_argument("--scale", type=float, default=2)
-    parser.add_argument("--pooling", default=None, help="head other than the family's own (see ModelOptions)")
-    parser.add_argument("--env_id", default="bigfish")
-    parser.add_argument("--num_envs", type=int, default=16)
-    parser.add_argument("--num_steps", type=int, default=64,
-                        help="PPO: steps per rollout; DQN: vector steps per logged interval")
-    parser.add_argument("--num_minibatches", type=int, default=8)
-    parser.add_argument("--update_epochs", type=int, default=3)
-    parser.add_argument("--batch_size", type=int, default=512, help="DQN batch")
-    parser.add_argument("--buffer_size", type=int, default=16_384, help="DQN replay capacity")
-    parser.add_argument("--variants", default="fp32_nchw,fp32_cl,bf16_cl,compile")
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs of each part (after one warm-up run)")
-    parser.add_argument("--iterations", type=int, default=3, help="logged loop intervals after the warm-up one")
-    parser.add_argument("--rounds", type=int, default=3, help="measure every variant this many times, interleaved")
-    parser.add_argument("--eval_episodes", type=int, default=0, help="also time evaluation on this many episodes")
-    parser.add_argument("--torch_threads", type=int, default=None)
-    parser.add_argument("--procgen_threads", type=int, default=None)
-    parser.add_argument("--cuda", action=argparse.BooleanOptionalAction, default=True)
-    parser.add_argument("--json", default=None, help="also write all results to this JSON file")
-    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--result", default=None, help=argparse.SUPPRESS)
-    return parser.parse_args(argv)
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point: the exit status (0, or 2 after a one-line error)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    return run_command(ThroughputOptions, lambda opts: run_child(opts) if opts.child else measure(opts, argv), argv,
+                       description=__doc__)
 
 
-def main(argv: list[str] | None = None) -> dict[str, dict]:
-    opts = parse_args(argv)
-    if opts.child is not None:
-        run_child(opts)
-        return {}
+def measure(opts: ThroughputOptions, argv: list[str]) -> dict[str, dict]:
+    """Measure every variant in fresh processes, interleaved over the rounds; print and return the medians."""
     variants = [BASELINE] + [v for v in opts.variants.split(",") if v and v != BASELINE]
-    for name in variants:
-        parse_variant(name)
     device = torch.device("cuda" if opts.cuda and torch.cuda.is_available() else "cpu")
     if opts.torch_threads is not None:
         torch.set_num_threads(opts.torch_threads)
     print(f"device: {describe_device(device)}; torch {torch.__version__}")
     if device.type == "cpu" and not native_bf16(device):
         print("this CPU has no native bf16 (AVX512-BF16/AMX): the bf16 target (>= 2.7x fp32_nchw) does not apply")
-    print(f"command: python -m benchmark_utils.throughput {' '.join(argv if argv is not None else sys.argv[1:])}")
+    print(f"command: python -m benchmark_utils.throughput {' '.join(argv)}")
     runs: dict[str, list[dict]] = {ALIASES.get(name, name): [] for name in variants}
     with tempfile.TemporaryDirectory() as tmp:
         for round_index in range(opts.rounds):  # interleaved, so that a machine's drift hits every variant alike
             for name in variants:
                 result_path = Path(tmp) / f"{name}.json"
-                child_argv = [*(argv if argv is not None else sys.argv[1:]), "--child", name, "--result",
-                              str(result_path)]
+                child_argv = [*argv, "--child", name, "--result", str(result_path)]
                 proc = subprocess.run([sys.executable, "-m", "benchmark_utils.throughput", *child_argv],
                                       env={**os.environ, "WANDB_SILENT": "true"})
                 if proc.returncode != 0:
@@ -339,4 +369,4 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

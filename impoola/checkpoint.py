@@ -32,7 +32,11 @@ class CheckpointError(ValueError):
 
 
 def atomic_write_bytes(path: Path, write) -> None:
-    """Call `write(file)` on a temporary file next to `path`, fsync it, then rename it over `path`."""
+    """Call `write(file)` on a temporary file next to `path`, fsync it, then rename it over `path`.
+
+    On a file-system error (no space, read-only, ...) the old `path` is untouched, the temporary file is removed
+    and the OSError names `path`.
+    """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")  # a killed writer's leftover: rundir.TEMP_PATTERN
     try:
@@ -41,6 +45,8 @@ def atomic_write_bytes(path: Path, write) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -116,6 +122,7 @@ def differing_args(saved: dict[str, Any], current: dict[str, Any], names) -> lis
 
 def load_resume_checkpoint(
     run_dir: str | Path, args: dict[str, Any], agent_kind: str, prefer: Callable[[dict], bool] | None = None,
+    check: Callable[[dict], None] | None = None,
 ) -> dict[str, Any] | None:
     """The newest checkpoint of a run to resume (None before its first one), checked against the current args."""
     # With `prefer`, the newest checkpoint it accepts, else the newest. A CheckpointError names every
@@ -136,6 +143,8 @@ def load_resume_checkpoint(
     if differ:
         raise CheckpointError(f"checkpoint {str(path)!r} belongs to another model or setup: {'; '.join(differ)}; "
                               "valid: resume with the checkpoint's values (see config.json) or start a new run")
+    if check is not None:  # the caller's own refusals (a ValueError), before any warning
+        check(payload)
     changed = differing_args(saved, args, [k for k in args if k not in MODEL_ARGS and k not in RESUME_FREE_ARGS])
     if changed:
         print(f"warning: resuming with changed args: {'; '.join(changed)}; the continued run differs from an "

@@ -11,6 +11,7 @@ from typing import Literal
 from impoola.envs.games import DISTRIBUTION_MODES, GAMES, TRACKS, check_choice
 from impoola.options import Checked, Float, Int
 from impoola.presets import PRESETS
+from impoola.rundir import check_name
 
 ENCODERS = ("impala", "impoola", "nature")
 DEFAULT_POOLING = {"impala": "flatten", "impoola": "avg", "nature": "flatten"}
@@ -210,6 +211,9 @@ class RunOptions(Checked):
     """signals that make the run checkpoint at the end of the current iteration and exit with status 3"""
 
     def check(self) -> None:
+        check_name("exp_name", self.exp_name)
+        if self.run_name is not None:
+            check_name("run_name", self.run_name)
         for name in self.checkpoint_signals:
             parse_signal(name)
         if self.preset is not None:

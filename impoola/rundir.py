@@ -207,16 +207,29 @@ def check_output_dir(option: str, path: str | Path) -> Path:
     Nothing is created: commands make their output directory only when they write their results.
     """
     path = Path(path)
-    for part in path.parts:
+    _check_writable(option, path, path)
+    return path
+
+
+def check_output_file(option: str, path: str | Path) -> Path:
+    """`path` if a file can be written there (its directory is or can be created writable); a one-line ValueError."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"invalid {option} {str(path)!r}: it is a directory; valid: a file path")
+    _check_writable(option, path, path.parent)
+    return path
+
+
+def _check_writable(option: str, given: Path, directory: Path) -> None:
+    for part in given.parts:
         if len(part.encode()) > NAME_MAX:
-            raise ValueError(f"invalid {option} {str(path)!r}: a component is {len(part.encode())} bytes long; "
+            raise ValueError(f"invalid {option} {str(given)!r}: a component is {len(part.encode())} bytes long; "
                              f"valid: names of at most {NAME_MAX} bytes")
-    existing = path.absolute()
+    existing = directory
     while not existing.exists():
         existing = existing.parent
     if not existing.is_dir():
-        raise ValueError(f"invalid {option} {str(path)!r}: {str(existing)!r} is a file; valid: a directory")
+        raise ValueError(f"invalid {option} {str(given)!r}: {str(existing)!r} is a file; valid: a directory")
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise ValueError(f"invalid {option} {str(path)!r}: {str(existing)!r} is not writable; "
+        raise ValueError(f"invalid {option} {str(given)!r}: {str(existing)!r} is not writable; "
                          "valid: a directory you can write")
-    return path

@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 
 from impoola.cli import run_command
 from impoola.options import Checked, Float, Int
-from impoola.rundir import check_output_dir
+from impoola.rundir import check_output_dir, check_output_file
 from plot_utils import data, published, stats, tables
 
 FORMATS = ("pdf", "png")
@@ -425,9 +425,7 @@ class FiguresOptions(Checked):
             check_source(self.source)
         check_output_dir("out", self.out)
         if self.export is not None:
-            if Path(self.export).is_dir():
-                raise ValueError(f"invalid export {self.export!r}: it is a directory; valid: a CSV file path")
-            check_output_dir("export", Path(self.export).parent)
+            check_output_file("export", self.export)
         for path in self.translation:
             if not Path(path).is_file():
                 raise ValueError(f"invalid translation {path!r}: no such file; valid: CSVs of impoola.analyze")

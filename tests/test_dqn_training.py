@@ -254,5 +254,5 @@ def test_cli_memory_check_exits_2_with_one_line(tmp_path):
                            str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     line = proc.stderr.strip().splitlines()[-1]
-    assert line.startswith("error: replay memory needs") and "GiB are available" in line
+    assert line.startswith("error: invalid buffer_size: it needs") and "GiB are available" in line
     assert not list(tmp_path.iterdir())
