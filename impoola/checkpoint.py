@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import os
 import re
@@ -62,7 +63,9 @@ def save_checkpoint(directory: Path, step: int, payload: dict[str, Any], keep: i
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"ckpt_{step:012d}.pt"
-    atomic_write_bytes(path, lambda f: torch.save({"format_version": FORMAT_VERSION, **payload}, f))
+    buffer = io.BytesIO()  # serialized first: torch's zip writer hides a full disk's OSError behind its own error
+    torch.save({"format_version": FORMAT_VERSION, **payload}, buffer)
+    atomic_write_bytes(path, lambda f: f.write(buffer.getbuffer()))
     for old in list_checkpoints(directory)[:-keep] if keep > 0 else []:
         old.unlink(missing_ok=True)
     return path

@@ -122,7 +122,7 @@ def test_a_previous_versions_runs_load_and_resume_with_a_changed_learning_rate_a
     config = json.loads((tmp_path / "v1_ppo" / "config.json").read_text())
     assert set(config) == set(old_config) | {"preset"}  # the same keys (config.json, W&B) plus the preset's
     changed = {key for key in old_config if config[key] != old_config[key]}
-    assert changed == {"total_timesteps", "learning_rate", "base_learning_rate", "num_iterations", "resume",
+    assert changed == {"total_timesteps", "learning_rate", "base_learning_rate", "num_iterations", "resume", "output_dir",
                        "checkpoint_every"}
     assert config["learning_rate"] == 2e-3 and config["base_learning_rate"] == pytest.approx(8e-3)  # 2e-3 x 2/τ
     rows = [json.loads(line) for line in (tmp_path / "v1_ppo" / "metrics.jsonl").read_text().splitlines()]
