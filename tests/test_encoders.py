@@ -84,4 +84,4 @@ def test_model_names():
     assert ModelOptions(encoder="impala", scale=3).model_name == "impala_s3"
     assert ModelOptions(encoder="nature", scale=1).model_name == "nature_s1"
     with pytest.raises(ValueError, match="invalid scale 0"):
-        ModelOptions(scale=0).validate()
+        ModelOptions(scale=0)

@@ -80,7 +80,7 @@ def test_model_names_and_flags():
 )
 def test_invalid_combinations_are_rejected(options, match):
     with pytest.raises(ValueError, match=match):
-        ModelOptions(**options).validate()
+        ModelOptions(**options)
 
 
 @pytest.mark.parametrize(
@@ -93,7 +93,7 @@ def test_invalid_combinations_are_rejected(options, match):
 )
 def test_invalid_baselines_are_rejected(options, match):
     with pytest.raises(ValueError, match=match):
-        BaselineOptions(**options).validate_baselines()
+        BaselineOptions(**options)
 
 
 @pytest.mark.parametrize("name", sorted(name for name, row in ROWS.items() if not row.baseline))

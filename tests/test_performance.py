@@ -68,9 +68,9 @@ def test_bf16_autocasts_the_encoder_only():
 
 def test_options_validate_and_configure_threads():
     with pytest.raises(ValueError, match="invalid precision 'fp16'"):
-        PerformanceOptions(precision="fp16").validate_performance()
+        PerformanceOptions(precision="fp16")
     with pytest.raises(ValueError, match="invalid torch_threads 0"):
-        PerformanceOptions(torch_threads=0).validate_performance()
+        PerformanceOptions(torch_threads=0)
     before = torch.get_num_threads()
     try:
         configure_torch(PerformanceOptions(torch_threads=1), CPU)
