@@ -39,7 +39,7 @@ from impoola.envs.procgen import OBS_SHAPE, ProcgenVecEnv
 from impoola.evaluation import evaluate_scores
 from impoola.guards import EXIT_PREEMPTED, FiniteGuard, StopFlag
 from impoola.models.agents import DQNAgent, build_agent
-from impoola.options import Checked, Float, Int, flat_options
+from impoola.options import Checked, Float, Int, Maybe, flat_options
 from impoola.performance import compile_agent, configure_torch, prepare_agent, select_device
 from impoola.replay import ReplayMemory, available_memory, check_mode, dqn_loss
 from impoola.runlog import RunLog
@@ -58,7 +58,7 @@ class Args(Checked):
     # The algorithm: DQN's hyperparameters (the release's values).
     total_timesteps: Int(1) = 25_000_000
     """environment steps (run in whole vectorized steps of num_envs)"""
-    learning_rate: Float(0, 1, low_open=True) | None = None
+    learning_rate: Maybe(Float(0, 1, low_open=True)) = None
     """Adam learning rate at τ=2 (default 1e-4), divided by τ/2 unless --no-scale_lr"""
     scale_lr: bool = True
     """rescale the learning rate by 2/τ (the release's rule)"""

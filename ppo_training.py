@@ -28,7 +28,7 @@ from impoola.envs.wrappers import RewardNormalizer
 from impoola.evaluation import evaluate_scores
 from impoola.guards import EXIT_PREEMPTED, FiniteGuard, StopFlag
 from impoola.models.agents import build_agent
-from impoola.options import Checked, Float, Int, flat_options
+from impoola.options import Checked, Float, Int, Maybe, flat_options
 from impoola.performance import (
     StepTransfer, compile_agent, compiled, configure_torch, prepare_agent, select_device,
 )
@@ -50,7 +50,7 @@ class Args(Checked):
     # The algorithm: PPO's hyperparameters (the release's values).
     total_timesteps: Int(1) = 25_000_000
     """environment steps (run in whole iterations of num_envs x num_steps)"""
-    learning_rate: Float(0, 1, low_open=True) | None = None
+    learning_rate: Maybe(Float(0, 1, low_open=True)) = None
     """Adam learning rate at τ=2 (default 3.5e-4; 5e-4 for nature), divided by τ/2 unless --no-scale_lr"""
     scale_lr: bool = True
     """rescale the learning rate by 2/τ (the release's rule)"""
@@ -80,7 +80,7 @@ class Args(Checked):
     """value loss coefficient"""
     max_grad_norm: Float(0, low_open=True) = 0.5
     """gradient clipping: the largest global L2 norm"""
-    target_kl: Float(0, low_open=True) | None = None
+    target_kl: Maybe(Float(0, low_open=True)) = None
     """stop the epoch loop of an iteration once approx_kl exceeds this"""
     normalize_reward: bool = True
     """gym 0.26 NormalizeReward rule (divide by the std of the discounted return), then clip"""

@@ -30,7 +30,7 @@ from benchmark_utils.launch import (
 )
 from impoola.cli import run_command
 from impoola.envs.games import ABLATION_GAMES, AGENT_CENTERED_GAMES, GAMES
-from impoola.options import Checked, Float, Int
+from impoola.options import Checked, Float, Int, Maybe
 from impoola.rundir import run_name
 
 GAME_GROUPS = {"all": GAMES, "ablation": ABLATION_GAMES, "agent_centered": AGENT_CENTERED_GAMES}
@@ -45,7 +45,7 @@ class BenchmarkOptions(Checked):
     """games, or a group: all (16), ablation (5), agent_centered (8)"""
     command: tuple[str, ...]
     """training command(s), each one quoted string; several share one pool / job array"""
-    num_seeds: Int(1, 10**4) | None = None
+    num_seeds: Maybe(Int(1, 10**4)) = None
     """seeds 1..N (default 5)"""
     seeds: tuple[Int(0, 2**32, high_open=True), ...] | None = None
     """explicit seeds (instead of --num_seeds)"""
@@ -61,11 +61,11 @@ class BenchmarkOptions(Checked):
     """where the runs go: this machine's GPUs/CPUs or a SLURM cluster"""
     dry_run: bool = False
     """print the exact commands and exit"""
-    workers: Int(1, 4096) | None = None
+    workers: Maybe(Int(1, 4096)) = None
     """local: concurrent runs (default: one per GPU, 1 without GPUs)"""
     gpus: tuple[str, ...] | None = None
     """local: GPU ids to share round-robin (default: CUDA_VISIBLE_DEVICES or all nvidia-smi GPUs); none: CPU only"""
-    threads_per_run: Int(1, 1024) | None = None
+    threads_per_run: Maybe(Int(1, 1024)) = None
     """local: OMP/MKL/Procgen threads per run (default: cores / workers)"""
     partition: str | None = None
     """slurm: partition (default: the cluster's default)"""
@@ -75,7 +75,7 @@ class BenchmarkOptions(Checked):
     """slurm: GPUs per run (0 for none)"""
     cpus_per_run: Int(1, 1024) = 8
     """slurm: CPUs per run, also its thread count"""
-    mem_gb: Float(0, 10**5, low_open=True) | None = None
+    mem_gb: Maybe(Float(0, 10**5, low_open=True)) = None
     """slurm: memory per run in GB (default: the cluster's default)"""
     array_parallelism: Int(1, 10**5) = 256
     """slurm: most array tasks running at once"""

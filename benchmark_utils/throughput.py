@@ -47,7 +47,7 @@ from impoola.envs.games import GAMES, NUM_ACTIONS, check_choice
 from impoola.envs.procgen import OBS_SHAPE, ProcgenVecEnv
 from impoola.evaluation import evaluate_track
 from impoola.models.agents import agent_policy, build_agent
-from impoola.options import Checked, Int, from_flat, replace_flat
+from impoola.options import Checked, Int, Maybe, from_flat, replace_flat
 from impoola.performance import (
     compile_agent, compiled, configure_torch, describe_device, native_bf16, prepare_agent,
 )
@@ -101,9 +101,9 @@ class ThroughputOptions(Checked):
     """measure every variant this many times, interleaved"""
     eval_episodes: Int(0, 10**6) = 0
     """also time evaluation on this many episodes"""
-    torch_threads: Int(1, 1024) | None = None
+    torch_threads: Maybe(Int(1, 1024)) = None
     """torch intra-op threads"""
-    procgen_threads: Int(0, 256) | None = None
+    procgen_threads: Maybe(Int(0, 256)) = None
     """Procgen worker threads"""
     cuda: bool = True
     """use CUDA when available"""

@@ -37,7 +37,7 @@ from impoola.cli import run_command
 from impoola.envs.procgen import ProcgenVecEnv, make_track_env
 from impoola.evaluation import Policy
 from impoola.models.agents import agent_policy
-from impoola.options import Checked, Float, Int
+from impoola.options import Checked, Float, Int, Maybe
 from impoola.rundir import check_output_dir
 from impoola.runlog import write_json
 
@@ -153,9 +153,9 @@ class AnalyzeOptions(Checked):
     """timed forward passes per batch size"""
     tau: Float(0, 1) = DEFAULT_TAU
     """dormant threshold"""
-    dormant_envs: Int(1, 4096) | None = None
+    dormant_envs: Maybe(Int(1, 4096)) = None
     """rollout envs (default 64 PPO, 32 DQN)"""
-    dormant_steps: Int(1, 10**5) | None = None
+    dormant_steps: Maybe(Int(1, 10**5)) = None
     """rollout steps (default 4 PPO, 1 DQN)"""
     num_sprites: Int(1, 10**6) = DEFAULT_NUM_SPRITES
     """sprite placements"""

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from impoola.envs.games import DISTRIBUTION_MODES, GAMES, TRACKS, check_choice
-from impoola.options import Checked, Float, Int
+from impoola.options import Checked, Float, Int, Maybe
 from impoola.presets import PRESETS
 from impoola.rundir import check_name
 
@@ -32,7 +32,7 @@ class EnvOptions(Checked):
     """Procgen distribution mode: easy or hard"""
     track: str = "generalization"
     """generalization (train on 200/500 levels, test on all), efficiency (train on all) or finetuning (100 levels from 201/501)"""
-    procgen_threads: Int(0, 256) | None = None
+    procgen_threads: Maybe(Int(0, 256)) = None
     """Procgen worker threads per vectorized env (default: min(4, cores); 0: step in the calling thread)"""
 
     def check(self) -> None:
@@ -230,7 +230,7 @@ class EvalOptions(Checked):
     """episodes per track at each evaluation during training (0 disables evaluation during training)"""
     num_final_eval_episodes: Int(0) = 2500
     """episodes per track in the final evaluation (0 disables it)"""
-    num_eval_envs: Int(1, 4096) | None = None
+    num_eval_envs: Maybe(Int(1, 4096)) = None
     """parallel environments of evaluation (default: num_envs); more envs than episodes is fine"""
     capture_video: bool = False
     """record one episode of the first evaluated track as an MP4 in <run>/videos/ at every evaluation (final too)"""
@@ -276,7 +276,7 @@ class PerformanceOptions(Checked):
     """torch.compile mode (default: reduce-overhead, i.e. CUDA graphs, on CUDA; default on CPU)"""
     channels_last: bool = True
     """channels-last memory format for the encoder (float32 results equal NCHW up to rounding)"""
-    torch_threads: Int(1, 1024) | None = None
+    torch_threads: Maybe(Int(1, 1024)) = None
     """torch intra-op threads (default: torch's own, the cores this process may use; Procgen and torch take turns)"""
     reuse_host_memory: bool = False
     """keep freed CPU memory in the process for the next step (glibc malloc: no mmap'd chunks, no trimming) instead

@@ -27,7 +27,7 @@ import tyro
 from impoola.analysis.cli import DeviceOptions, agent_kind, default_out_dir, parse_choices, run_label
 from impoola.checkpoint import load_agent, resolve_checkpoint
 from impoola.cli import run_command
-from impoola.options import Checked, Float, Int
+from impoola.options import Checked, Float, Int, Maybe
 from impoola.rundir import check_output_dir
 from impoola.envs.games import level_range, normalized_score
 from impoola.evaluation import evaluate_track
@@ -151,7 +151,7 @@ class EvaluateOptions(Checked):
     """parallel envs (episodes split equally; more envs than episodes is fine)"""
     noise_stds: tuple[Float(0, 255, low_open=True), ...] = DEFAULT_NOISE_STDS
     """pixel-noise standard deviations of the noise track"""
-    seed: Int(0, 2**32, high_open=True) | None = None
+    seed: Maybe(Int(0, 2**32, high_open=True)) = None
     """env seed (default: the run's seed)"""
     greedy: bool | None = None
     """argmax actions (--greedy / --no-greedy; default: PPO samples, DQN greedy, as the release evaluates)"""

@@ -197,3 +197,10 @@ def _field_default(field: dataclasses.Field) -> Any:
     if field.default_factory is not dataclasses.MISSING:
         return field.default_factory()
     return None if field.default is dataclasses.MISSING else field.default
+
+
+def Maybe(annotated: Any) -> Any:  # noqa: N802
+    """`annotated | None` (None: the option's documented default) with its range and help hint kept on the union."""
+    base, *metadata = typing.get_args(annotated)
+    hints = [m for m in metadata if not isinstance(m, tyro.constructors.PrimitiveConstructorSpec)]
+    return Annotated[Annotated[base, *metadata] | None, *hints]

@@ -22,7 +22,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from impoola.cli import run_command
-from impoola.options import Checked, Float, Int
+from impoola.options import Checked, Float, Int, Maybe
 from impoola.rundir import check_output_dir, check_output_file
 from plot_utils import data, published, stats, tables
 
@@ -400,7 +400,7 @@ class FiguresOptions(Checked):
     """bootstrap seed"""
     smoothing: Float(0, 1, high_open=True) = 0.0
     """EMA weight of the curves"""
-    num_points: Int(2, 10**6) | None = None
+    num_points: Maybe(Int(2, 10**6)) = None
     """points of the common step grid (default: the eval steps)"""
     published: bool = True
     """draw the paper's points on the scaling figure (--no-published leaves them off)"""

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from impoola.models.agents import DQNAgent
-from impoola.options import Checked, Int
+from impoola.options import Checked, Int, Maybe
 from impoola.performance import select_device
 
 
@@ -19,7 +19,7 @@ class DeviceOptions(Checked):
 
     cuda: bool = True
     """use the GPU when one is available"""
-    num_threads: Int(1, 1024) | None = None
+    num_threads: Maybe(Int(1, 1024)) = None
     """torch CPU threads and Procgen worker threads (default: torch's and min(4, CPUs))"""
 
     def apply(self) -> torch.device:
