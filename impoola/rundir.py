@@ -4,14 +4,17 @@
         config.json  metrics.jsonl  checkpoints/  replay/  videos/  tb/  wandb/  wandb_id  done  .lock
 
 `run_name` (and the `exp_name` inside default run names) is one path component: it cannot leave `output_dir`.
-A writer holds `.lock` (flock) for its life: a second writer, resuming or not, gets one line naming the holder's
-PID and host; the kernel releases the lock of a process that died, so the next writer takes it over. A run that
+A writer holds `.lock` (a POSIX record lock, which NFS honours too) for its life: a second writer process,
+resuming or not, gets one line naming the holder's PID and host; the kernel releases the lock of a process that
+died, so the next writer takes it over. The lock belongs to the process: a run restarted inside the same process
+after an exception (as the tests simulate kills) takes it again. A run that
 fails during start-up removes the directories it created, so the corrected command is not refused.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import re
@@ -145,8 +148,11 @@ class RunDir:
         while True:
             fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                if exc.errno not in (errno.EACCES, errno.EAGAIN):
+                    os.close(fd)
+                    raise
                 holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
                 os.close(fd)
                 raise RunDirectoryError(f"run directory {str(self.path)!r} is in use by {holder}; valid: wait for "
