@@ -27,8 +27,8 @@ from pathlib import Path
 import tyro
 
 from impoola.config import BaselineOptions, ModelOptions
+from impoola.rundir import RunDir
 
-DONE_MARKER = "done"
 # Flags the launcher appends to every command; a command must not set them itself.
 LAUNCHER_FLAGS = ("env_id", "seed", "run_name", "output_dir", "resume")
 
@@ -98,7 +98,7 @@ class RunSpec:
 
     @property
     def finished(self) -> bool:
-        return (self.run_dir / DONE_MARKER).exists()
+        return RunDir(Path(self.cwd, self.output_dir), self.name).is_done()
 
     @property
     def log_path(self) -> Path:

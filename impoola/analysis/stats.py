@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torchinfo import summary
 
-OBS_SHAPE = (3, 64, 64)
+from impoola.envs.procgen import OBS_SHAPE
 
 
 def network_stats(agent: nn.Module, device: str | torch.device = "cpu") -> dict[str, float]:
