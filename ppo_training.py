@@ -138,7 +138,7 @@ def main(args: Args) -> dict[str, float]:
     # Baselines: pruning masks are part of the agent's state, so they are built before a checkpoint loads.
     pruner = GradualPruner(agent, args.pruning_mode, num_iterations, args.pruning_target, args.pruning_start,
                            args.pruning_end) if args.pruning else None
-    redo = ReDo(agent, optimizer, args.redo_tau, args.redo_every) if args.redo else None
+    redo = ReDo(agent, optimizer, args.redo_tau, args.redo_every, args.redo_mode) if args.redo else None
     storage = RolloutBuffer(args.num_steps, args.num_envs, envs.single_observation_space.shape, device)
 
     global_step, start_iteration, next_eval_step, elapsed = 0, 1, eval_interval, 0.0
@@ -194,7 +194,6 @@ def main(args: Args) -> dict[str, float]:
         iteration_start = time.time()
         if args.anneal_lr:
             optimizer.param_groups[0]["lr"] = (1.0 - (iteration - 1.0) / num_iterations) * learning_rate
-        sparsity = pruner.step(iteration) if pruner is not None else None
 
         # Rollout: uint8 observations go to the device once; actions come back once per step.
         episode_returns, episode_lengths = [], []
@@ -246,7 +245,7 @@ def main(args: Args) -> dict[str, float]:
             if args.target_kl is not None and out.approx_kl.item() > args.target_kl:
                 break
 
-        reset_units = redo.maybe_reset(iteration, batch["obs"][:256]) if redo is not None else None
+        redo_metrics = redo.maybe_reset(iteration, batch["obs"][:256]) if redo is not None else {}
 
         # Logging: one row per iteration, episode statistics aggregated over the iteration.
         elapsed = time.time() - start_time
@@ -257,11 +256,8 @@ def main(args: Args) -> dict[str, float]:
             "charts/elapsed_train_time": elapsed,
             **dict(zip(LOSS_KEYS, losses)),
             "losses/explained_variance": explained_variance(batch["values"], batch["returns"]),
+            **redo_metrics,
         }
-        if sparsity is not None:
-            metrics["charts/sparsity"] = sparsity
-        if reset_units is not None:
-            metrics["charts/redo_reset_units"] = reset_units
         if episode_returns:
             mean_return = float(np.mean(episode_returns))
             metrics["charts/episodic_return"] = mean_return
@@ -274,6 +270,8 @@ def main(args: Args) -> dict[str, float]:
                 splits = ("train", "test") if args.track == "generalization" else ("train",)
                 metrics.update(evaluate(args.num_eval_episodes, splits))
             metrics.update(dormant_metrics(agent, batch["obs"][:256]))
+        if pruner is not None:  # the release prunes at the end of the iteration, after its evaluation
+            metrics["charts/sparsity"] = pruner.step(iteration)
         log.log(metrics, global_step)
         log.progress(global_step, SPS=metrics["charts/SPS"], ret=metrics.get("charts/episodic_return", math.nan))
 

@@ -121,6 +121,9 @@ class BaselineOptions:
     """PPO iterations between ReDo resets"""
     redo_tau: float = 0.025
     """dormant threshold: a unit's mean ReLU activation / its layer's mean <= tau"""
+    redo_mode: Literal["dataflow", "release", "published"] = "dataflow"
+    """dataflow: reset on the real dataflow; release: the release's reset function; published: measure, never reset
+    (what produced the paper's "Impala + ReDo" curve: the release never called its reset)"""
 
     def validate_baselines(self) -> None:
         """Raise a one-line ValueError naming the first invalid baseline option."""
@@ -135,6 +138,10 @@ class BaselineOptions:
             )
         if self.redo_every < 1:
             raise ValueError(f"invalid redo_every {self.redo_every!r}; valid: a positive integer")
+        from impoola.redo import REDO_MODES
+
+        if self.redo_mode not in REDO_MODES:
+            raise ValueError(f"invalid redo_mode {self.redo_mode!r}; valid: {', '.join(REDO_MODES)}")
         if self.redo_tau < 0:
             raise ValueError(f"invalid redo_tau {self.redo_tau!r}; valid: a non-negative number")
         if self.pruning and self.redo:
@@ -142,7 +149,9 @@ class BaselineOptions:
 
     @property
     def suffix(self) -> str:
-        """Model-name suffix of the enabled baseline: _pruned, _pruned_global, _redo or empty."""
+        """Model-name suffix of the enabled baseline: _pruned, _pruned_global, _redo[_release|_published] or empty."""
         if self.pruning:
             return "_pruned" if self.pruning_mode == "layer" else "_pruned_global"
-        return "_redo" if self.redo else ""
+        if not self.redo:
+            return ""
+        return "_redo" if self.redo_mode == "dataflow" else f"_redo_{self.redo_mode}"
