@@ -15,8 +15,9 @@ What `step(i)` does, which is what the release does (the faithful default):
 - Timing: it is called at the end of iteration i, after the PPO update (and after that iteration's
   evaluation and dormant-neuron measurement, as in the release), and applies iteration i's sparsity, so
   iteration i + 1 trains at r(i). Its first call (i = 1) prunes nothing: the release's first call only
-  advances its counter. r(1) is 0 whenever N >= 5; in a run of under 5 iterations, where r(1) > 0, the
-  release stays ⌊r(1)·n⌋ entries short for the whole run, while the counts here follow the rule below.
+  advances its counter. r(1) is 0 unless s = 0 (with the default start 0.2: runs of under 5
+  iterations); where r(1) > 0 the release stays ⌊r(1)·n⌋ entries short for the whole run, while the
+  counts here follow the rule below.
 - Counts ("layer" mode, the release): after iteration i >= 2 a tensor of n entries has ⌊r(i)·n⌋ masked
   entries in all (truncation, not rounding; float64 products as the release's). "global" mode (the
   option) ranks the still-unmasked entries of all pruned tensors together so that ⌊r(i)·total⌋ are
