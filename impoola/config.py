@@ -127,6 +127,8 @@ class BaselineOptions:
 
     def validate_baselines(self) -> None:
         """Raise a one-line ValueError naming the first invalid baseline option."""
+        from impoola.redo import REDO_MODES
+
         if self.pruning_mode not in ("layer", "global"):
             raise ValueError(f"invalid pruning_mode {self.pruning_mode!r}; valid: layer, global")
         if not 0 < self.pruning_target < 1:
@@ -138,8 +140,6 @@ class BaselineOptions:
             )
         if self.redo_every < 1:
             raise ValueError(f"invalid redo_every {self.redo_every!r}; valid: a positive integer")
-        from impoola.redo import REDO_MODES
-
         if self.redo_mode not in REDO_MODES:
             raise ValueError(f"invalid redo_mode {self.redo_mode!r}; valid: {', '.join(REDO_MODES)}")
         if self.redo_tau < 0:
