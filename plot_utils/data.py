@@ -302,9 +302,10 @@ def load_example(max_steps: int = reference_curves.PAPER_BUDGET_STEPS, every: in
     curves = curves[(updates <= final) & (((updates - 1) % every == 0) | (updates == final))]
     settings = reference_curves.SETTINGS
     mode = settings["distribution_mode"]
+    values = [normalized_score(game, mode, value) for game, value in zip(curves.game, curves.eprewmean)]
     table = pd.DataFrame({
         "model": EXAMPLE_MODEL, "game": curves.game, "seed": curves.run, "step": curves.total_timesteps,
-        "metric": "scores/normalized_score_" + curves.split, "value": [normalized_score(g, mode, v) for g, v in zip(curves.game, curves.eprewmean)],
+        "metric": "scores/normalized_score_" + curves.split, "value": values,
         "run": curves.game + "__" + EXAMPLE_EXP_NAME + "__run" + curves.run.astype(str),
         "encoder": settings["encoder"], "scale": settings["scale"], "distribution_mode": mode,
         "track": "generalization", "exp_name": EXAMPLE_EXP_NAME,

@@ -24,6 +24,7 @@ from matplotlib.figure import Figure
 from plot_utils import data, published, stats, tables
 
 FORMATS = ("pdf", "png")
+DPI = 150
 TEST_METRIC = "scores/normalized_score_test"
 TRAIN_METRIC = "scores/normalized_score_train"
 DORMANT_METRICS = ("dormant_neurons/dormant_fraction",)
@@ -40,13 +41,14 @@ def new_figure(width: float, height: float) -> Figure:
     return fig
 
 
-def save_figure(fig: Figure, out: str | Path, name: str, formats: Sequence[str] = FORMATS) -> list[Path]:
-    """Write `fig` as out/name.<format> for each format and return the paths."""
+def save_figure(fig: Figure, out: str | Path, name: str, formats: Sequence[str] = FORMATS, dpi: int = DPI
+                ) -> list[Path]:
+    """Write `fig` as out/name.<format> for each format (raster formats at `dpi`) and return the paths."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{name}.{fmt}" for fmt in formats]
     for path in paths:
-        fig.savefig(path, dpi=150)
+        fig.savefig(path, dpi=dpi)
     return paths
 
 
@@ -312,6 +314,7 @@ def make_figures(
     compare: Sequence[tuple[str, str]] = (),
     show_published: bool = True,
     formats: Sequence[str] = FORMATS,
+    dpi: int = DPI,
 ) -> list[Path]:
     """Every requested figure (and the tables) of the runs in `table`; figures whose metrics are missing are skipped."""
     out = Path(out)
@@ -323,21 +326,21 @@ def make_figures(
     aggregates = stats.aggregate_scores(scores, reps=reps, seed=seed)
     if "game_curves" in figures:
         curves = stats.mean_curves(table, metric, ("model", "game"), models, num_points, smoothing)
-        paths += save_figure(plot_game_curves(curves, label, colors), out, "game_curves", formats)
+        paths += save_figure(plot_game_curves(curves, label, colors), out, "game_curves", formats, dpi)
     if {"aggregate_curves", "train_test"} & set(figures):
         test = stats.iqm_curves(table, metric, models, reps, seed, num_points, smoothing)
     if "aggregate_curves" in figures:
-        paths += save_figure(plot_aggregate_curves(test, label, colors), out, "aggregate_curves", formats)
+        paths += save_figure(plot_aggregate_curves(test, label, colors), out, "aggregate_curves", formats, dpi)
     if "final_intervals" in figures:
-        paths += save_figure(plot_final_intervals(aggregates, colors), out, "final_intervals", formats)
+        paths += save_figure(plot_final_intervals(aggregates, colors), out, "final_intervals", formats, dpi)
     if "scaling" in figures:
         points = scaling_points(aggregates, data.model_info(table))
-        paths += save_figure(plot_scaling(points, show_published), out, "scaling", formats)
+        paths += save_figure(plot_scaling(points, show_published), out, "scaling", formats, dpi)
     if "train_test" in figures:
         with_train = [m for m in models if ((table.metric == train_metric) & (table.model == m)).any()]
         if with_train and train_metric != metric:
             train = stats.iqm_curves(table, train_metric, with_train, reps, seed, num_points, smoothing)
-            paths += save_figure(plot_train_test(train, test, colors), out, "train_test", formats)
+            paths += save_figure(plot_train_test(train, test, colors), out, "train_test", formats, dpi)
         else:
             print(f"train_test skipped: no {train_metric} distinct from {metric}", file=sys.stderr)
     if "dormant" in figures:
@@ -345,15 +348,15 @@ def make_figures(
         present = [m for m in dormant_metrics if m in logged]
         if present:
             curves = {m: stats.mean_curves(table, m, ("model",), models, num_points, smoothing) for m in present}
-            paths += save_figure(plot_dormant(curves, colors), out, "dormant", formats)
+            paths += save_figure(plot_dormant(curves, colors), out, "dormant", formats, dpi)
         else:
             print(f"dormant skipped: none of {list(dormant_metrics)} logged", file=sys.stderr)
     if "profiles" in figures:
         paths += save_figure(plot_profiles(*stats.performance_profiles(scores, reps=reps, seed=seed), colors),
-                             out, "profiles", formats)
+                             out, "profiles", formats, dpi)
     if "poi" in figures and compare:
         poi = stats.probability_of_improvement(scores, compare, reps=reps, seed=seed)
-        paths += save_figure(plot_poi(poi), out, "poi", formats)
+        paths += save_figure(plot_poi(poi), out, "poi", formats, dpi)
         poi.to_csv(out / "poi.csv", index=False)
         paths.append(out / "poi.csv")
     if "tables" in figures:

@@ -187,3 +187,10 @@ def test_degenerate_runs_draw_every_figure(tmp_path: Path) -> None:
     assert poi[["probability", "lower", "upper"]].values.tolist() == [[1.0, 1.0, 1.0]]
     for name in ("game_curves", "aggregate_curves", "final_intervals", "profiles", "poi"):
         assert (tmp_path / "figs" / f"{name}.png").stat().st_size > 1000
+
+
+def test_cli_example_source(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert figures.main(["--source", "example", "--out", str(tmp_path), "--figures", "final_intervals", "tables",
+                         "--reps", str(REPS), "--formats", "png"]) == 0
+    assert (tmp_path / "final_intervals.png").stat().st_size > 1000
+    assert "| impala_s1 (train-procgen) |" in (tmp_path / "tables" / "aggregate.md").read_text()
