@@ -10,6 +10,7 @@ from, which rows and columns were kept and under which settings the runs were ma
 from __future__ import annotations
 
 from importlib import resources
+from types import MappingProxyType
 from typing import Any, Final, Mapping
 
 import pandas as pd
@@ -25,13 +26,13 @@ STEPS_PER_UPDATE: Final = 64 * 256
 LAST_UPDATE: Final = 3051
 PAPER_BUDGET_STEPS: Final = 25_000_000
 # The settings of the published runs (Cobbe et al. 2020; CleanRL's ppo_procgen.py uses the same).
-SETTINGS: Final[Mapping[str, Any]] = {
+SETTINGS: Final[Mapping[str, Any]] = MappingProxyType({
     "distribution_mode": "easy", "num_levels": 200, "start_level": 0, "encoder": "impala", "scale": 1.0,
     "channels": (16, 32, 32), "pooling": "flatten", "latent_dim": 256, "num_envs": 64, "num_steps": 256,
     "num_minibatches": 8, "update_epochs": 3, "learning_rate": 5e-4, "adam_eps": 1e-5, "anneal_lr": False,
     "gamma": 0.999, "gae_lambda": 0.95, "clip_coef": 0.2, "clip_vloss": True, "ent_coef": 0.01, "vf_coef": 0.5,
     "max_grad_norm": 0.5, "reward_normalization": "running std of the discounted return", "reward_clip": 10.0,
-}
+})
 _DTYPES: Final = {"game": "string", "run": "int64", "split": "string", "update": "int64", "eprewmean": "float64",
                   "eplenmean": "float64"}
 
@@ -45,6 +46,7 @@ def load() -> pd.DataFrame:
         table = pd.read_csv(handle, compression="gzip", dtype=_DTYPES)
     table.insert(table.columns.get_loc("update") + 1, "total_timesteps", table["update"] * STEPS_PER_UPDATE)
     return table
+
 
 def curves(game: str, split: str = "train", column: str = "eprewmean", table: pd.DataFrame | None = None
            ) -> pd.DataFrame:

@@ -21,7 +21,7 @@ def table() -> pd.DataFrame:
 def test_sixteen_games_three_runs_two_splits(table):
     counts = table.groupby(["game", "run", "split"]).size()
     assert len(counts) == 16 * 3 * 2
-    assert set(table.game) == set(GAMES) and set(table.run) == {0, 1, 2} and set(table.split) == {"train", "test"}
+    assert set(table.game) == set(GAMES) and set(table.run) == set(reference_curves.RUNS) and set(table.split) == {"train", "test"}
     assert (counts == 764).all()  # updates 1, 5, ..., 3049 and the last one, 3051
     assert list(table.columns) == ["game", "run", "split", "update", "total_timesteps", "eprewmean", "eplenmean"]
     assert not table.isna().any().any()
@@ -40,7 +40,7 @@ def test_known_published_values(table):
     assert value("fruitbot", 0, "train", 1525) == 31.18
     assert value("fruitbot", 2, "test", 3051) == 26.17
     assert (table.total_timesteps == table["update"] * 16384).all()
-    assert table.total_timesteps.max() == 49_987_584
+    assert table.total_timesteps.max() == 49_987_584 == reference_curves.LAST_UPDATE * reference_curves.STEPS_PER_UPDATE
 
 
 def test_curves_one_column_per_run(table):
