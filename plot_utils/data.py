@@ -20,6 +20,7 @@ import pandas as pd
 
 from impoola import reference_curves
 from impoola.envs.games import DISTRIBUTION_MODES, GAMES, normalized_score
+from plot_utils import published
 
 COLUMNS = ("model", "game", "seed", "step", "metric", "value")
 META_COLUMNS = ("run", "encoder", "scale", "distribution_mode", "track", "exp_name")
@@ -291,7 +292,8 @@ def load_example(max_steps: int = reference_curves.PAPER_BUDGET_STEPS, every: in
     paper's 25M-step budget) every `every`-th published update and the last one. `eprewmean` of the training
     worker becomes `scores/normalized_score_train`, that of the full-distribution worker
     `scores/normalized_score_test`, normalized with this package's constants (easy mode). Note that `eprewmean` is
-    the running mean of the last 100 episodes of the sampling policy, not a separate evaluation.
+    the running mean of the last 100 episodes of the sampling policy, not a separate evaluation. Each run also
+    logs `charts/total_network_params` (626,256) at its first step.
     """
     if every < 1 or max_steps < reference_curves.STEPS_PER_UPDATE:
         raise ValueError(f"every {every} must be >= 1 and max_steps {max_steps} >= one update "
@@ -310,7 +312,10 @@ def load_example(max_steps: int = reference_curves.PAPER_BUDGET_STEPS, every: in
         "encoder": settings["encoder"], "scale": settings["scale"], "distribution_mode": mode,
         "track": "generalization", "exp_name": EXAMPLE_EXP_NAME,
     })
-    table = _finish([table], "the shipped reference curves")
+    # train-procgen's network is this package's Impala-CNN τ=1 PPO agent, layer for layer: the same parameter count
+    first = table.drop_duplicates("run").assign(metric=PARAMS_METRIC,
+                                                value=float(published.PARAM_COUNTS["impala"][1]))
+    table = _finish([table, first], "the shipped reference curves")
     table.attrs.update(source=reference_curves.SOURCE, settings=dict(settings))
     return table
 

@@ -19,6 +19,7 @@ import pandas as pd
 from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 
 from plot_utils import data, published, stats, tables
@@ -31,7 +32,7 @@ DORMANT_METRICS = ("dormant_neurons/dormant_fraction",)
 FIGURES = ("game_curves", "aggregate_curves", "final_intervals", "scaling", "train_test", "dormant", "profiles",
            "poi", "tables")
 STEPS_LABEL = "Environment steps (M)"
-_WIDTH_TOKEN = r"_s\d+(?:\.\d+)?(?=_|$)"
+_WIDTH_TOKEN = r"_s\d+(?:\.\d+)?(?=[_ ]|$)"
 
 
 def new_figure(width: float, height: float) -> Figure:
@@ -182,12 +183,17 @@ def scaling_points(aggregates: pd.DataFrame, info: pd.DataFrame) -> pd.DataFrame
 
 
 def _scaling_series(ax: Axes, points: pd.DataFrame, style: str, suffix: str = "", hollow: bool = False) -> None:
-    """One line per family through its τ points, with error bars and τ labels."""
+    """One line per family through its τ points, with error bars and τ labels; the paper's families keep their colours,
+    other families get the other tab10 colours."""
+    known = set(published.FAMILY_COLORS.values())
+    spare = [color for color in map(to_hex, colormaps["tab10"].colors) if color not in known]
+    unknown = [family for family in points.family.unique() if family not in published.FAMILY_COLORS]
+    colors = {**published.FAMILY_COLORS, **{family: spare[i % len(spare)] for i, family in enumerate(unknown)}}
     for family, rows in points.groupby("family", sort=False):
         rows = rows.sort_values("params")
         x, y = rows.params.to_numpy(float), rows.iqm.to_numpy(float)
         yerr = np.vstack([y - rows.lower.to_numpy(float), rows.upper.to_numpy(float) - y])
-        line = ax.errorbar(x, y, yerr=yerr, fmt=style, color=published.FAMILY_COLORS.get(family), capsize=3,
+        line = ax.errorbar(x, y, yerr=yerr, fmt=style, color=colors[family], capsize=3,
                            label=f"{published.FAMILY_LABELS.get(family, family)}{suffix}",
                            markerfacecolor="none" if hollow else None)
         for px, py, scale in zip(x, y, rows.scale):

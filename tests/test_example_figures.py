@@ -37,12 +37,14 @@ def example() -> pd.DataFrame:
 
 def test_example_table(example: pd.DataFrame) -> None:
     assert list(example.columns) == [*data.COLUMNS, *data.META_COLUMNS]
-    assert set(example.model) == {"impala_s1 (train-procgen)"} and set(example.metric) == {TEST, TRAIN}
+    assert set(example.model) == {"impala_s1 (train-procgen)"}
+    assert set(example.metric) == {TEST, TRAIN, data.PARAMS_METRIC}
+    assert data.model_info(example).params.tolist() == [626_256]  # train-procgen's network is Impala-CNN τ=1
     assert set(example.game) == set(GAMES) and set(example.seed) == {0, 1, 2} and example.run.nunique() == 48
     assert set(zip(example.encoder, example.scale, example.distribution_mode, example.track, example.exp_name)) == {
         ("impala", 1.0, "easy", "generalization", "train-procgen")}
     assert example.attrs["settings"]["gamma"] == 0.999 and "openai/train-procgen" in example.attrs["source"]
-    steps = np.sort(example.step.unique())
+    steps = np.sort(example[example.metric == TEST].step.unique())
     assert steps[0] == 16384 and steps[-1] == 1525 * 16384 == 24_985_600 and len(steps) == 97  # updates 1, 17, ...
     # known published value: fruitbot run 2, full-distribution worker at update 1525: eprewmean 26.40
     r_min, r_max = NORMALIZATION["easy"]["fruitbot"]
@@ -57,6 +59,9 @@ def test_example_table(example: pd.DataFrame) -> None:
     assert data.load_runs("example").equals(example)
     longer = data.load_example(max_steps=50_000_000, every=64)
     assert longer.step.max() == 3051 * 16384 and longer.step.nunique() == 49  # 1, 65, ..., 3009 and 3051
+    scaling = figures.scaling_points(stats.aggregate_scores(stats.score_matrices(example, TEST)[0], reps=REPS),
+                                     data.model_info(example))
+    assert scaling[["family", "scale", "params"]].values.tolist() == [["impala (train-procgen)", 1.0, 626_256]]
     with pytest.raises(ValueError, match="every 0"):
         data.load_example(every=0)
 
