@@ -39,6 +39,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmark_utils.benchmark import detect_gpus
+
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA_VERSION = 1
 PPO_TARGET_SPS = 15_000  # one run of PPO Impoola τ=2 at the paper's config on one H100/H200-class GPU
@@ -74,6 +76,8 @@ class Config:
     ppo_models: tuple[tuple[str, float], ...]
     ppo_variants: tuple[str, ...]
     dqn_variants: tuple[str, ...]
+    threads: int | None = None
+    """torch and Procgen threads of each measuring process (default: their own)"""
 
 
 PAPER = Config(ppo_envs=64, ppo_steps=256, ppo_minibatches=8, ppo_epochs=3, dqn_envs=128, dqn_batch=512,
@@ -82,7 +86,7 @@ PAPER = Config(ppo_envs=64, ppo_steps=256, ppo_minibatches=8, ppo_epochs=3, dqn_
                dqn_variants=("fp32_cl", "bf16_cl"))
 TINY = Config(ppo_envs=2, ppo_steps=8, ppo_minibatches=2, ppo_epochs=1, dqn_envs=2, dqn_batch=8, dqn_buffer=64,
               dqn_steps=4, iterations=1, eval_episodes=1, launcher_runs=2, loss_batch=16,
-              ppo_models=(("impoola", 0.25),), ppo_variants=("fp32_cl",), dqn_variants=("fp32_cl",))
+              ppo_models=(("impoola", 0.25),), ppo_variants=("fp32_cl",), dqn_variants=("fp32_cl",), threads=1)
 
 
 def model_label(encoder: str, scale: float) -> str:
@@ -204,6 +208,8 @@ def throughput_argv(algo: str, encoder: str, scale: float, variant: str, config:
     else:
         argv += ["--num_envs", str(config.dqn_envs), "--num_steps", str(config.dqn_steps),
                  "--batch_size", str(config.dqn_batch), "--buffer_size", str(config.dqn_buffer)]
+    if config.threads is not None:
+        argv += ["--torch_threads", str(config.threads), "--procgen_threads", str(config.threads)]
     return argv + ([] if device.type == "cuda" else ["--no-cuda"])
 
 
@@ -247,10 +253,11 @@ def run_shared(config: Config, device: torch.device, timeout_s: float, workdir: 
                "--num_eval_episodes", "0", "--num_final_eval_episodes", "0", "--wandb_mode", "disabled",
                "--no-progress-bar"]
     seeds = [str(seed) for seed in range(1, config.launcher_runs + 1)]
+    gpus = detect_gpus()[:1] if device.type == "cuda" else []
     output_dir = workdir / "shared_runs"
     launcher = [sys.executable, "-m", "benchmark_utils.benchmark", "--env_ids", "bigfish", "--seeds", *seeds,
                 "--command", shlex.join(command), "--exp_name", "gpucheck", "--output_dir", str(output_dir),
-                "--workers", str(config.launcher_runs), "--gpus", *(["0"] if device.type == "cuda" else [])]
+                "--workers", str(config.launcher_runs), "--gpus", *gpus]
     start = time.perf_counter()
     try:
         proc = subprocess.run(launcher, cwd=REPO, capture_output=True, text=True, timeout=timeout_s,
@@ -278,11 +285,15 @@ class Budget:
 
 
 def run_stage(budget: Budget, measure: Callable[[float], dict]) -> dict:
-    """`measure(seconds left)` if at least MIN_STAGE_S of the budget is left, else a skipped stage."""
+    """`measure(seconds left)` if at least MIN_STAGE_S of the budget is left, else a skipped stage; an exception
+    fails the stage (the check goes on to the next one)."""
     left = budget.left()
     if left < MIN_STAGE_S:
         return {"status": "skipped", "error": "did not fit the time budget (--budget_s)"}
-    return measure(left)
+    try:
+        return measure(left)
+    except Exception as exc:  # a broken GPU path is a finding of the check, not the end of it
+        return {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
 
 
 def fmt(value: float | None, digits: str = ",.0f") -> str:
@@ -378,7 +389,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                   + (f", {row['steps_per_s']:,.0f} steps/s" if "steps_per_s" in row else ""), flush=True)
             return row
 
-        report["tests"] = run_stage(budget, lambda left: run_cuda_tests(args.tests, min(left, 180.0), workdir))
+        report["tests"] = run_stage(budget, lambda left: run_cuda_tests(args.tests, min(left, 240.0), workdir))
         print(f"cuda tests: {report['tests']['status']}", flush=True)
         report["loss_agreement"] = run_stage(budget, lambda left: check_losses(device, config))
         print(f"float32 losses {args.device} vs cpu: {report['loss_agreement']['status']}", flush=True)

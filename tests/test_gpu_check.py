@@ -155,3 +155,12 @@ def test_tiny_check_runs_end_to_end_on_the_cpu(tmp_path, capsys):
     assert report["launcher"]["aggregate_steps_per_s"] == pytest.approx(sum(report["launcher"]["steps_per_s"]))
     table = (tmp_path / "gpu_check.md").read_text()
     assert table in capsys.readouterr().out and "| PPO Impoola τ=0.25 float32 |" in table
+
+
+def test_stages_fit_the_budget_and_failures_do_not_stop_the_check():
+    budget = gpu_check.Budget(600)
+    assert gpu_check.run_stage(budget, lambda left: {"status": "passed", "left": left})["left"] > 590
+    assert gpu_check.run_stage(budget, lambda left: 1 / 0) == {"status": "failed",
+                                                                 "error": "ZeroDivisionError: division by zero"}
+    spent = gpu_check.Budget(gpu_check.MIN_STAGE_S - 1)
+    assert gpu_check.run_stage(spent, lambda left: pytest.fail("must not run"))["status"] == "skipped"
