@@ -35,7 +35,7 @@ def logged(run_dir, key: str) -> list[float]:
     return [row[key] for row in map(json.loads, (run_dir / "metrics.jsonl").open()) if key in row]
 
 
-@pytest.mark.parametrize("overrides", [dict(), dict(precision="bf16"), dict(compile=True)],
+@pytest.mark.parametrize("overrides", [dict(), dict(precision="bf16"), dict(compile=True, num_eval_episodes=0)],
                          ids=["float32", "bf16", "compile"])
 def test_ppo_trains_on_cuda(tmp_path, overrides):
     """Every GPU run's first steps: the packed pinned copy, bf16 with TF32, CUDA graphs (reduce-overhead)."""
