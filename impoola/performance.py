@@ -154,7 +154,6 @@ class StepPacking:
     """
 
     def __init__(self, num_envs: int, obs_shape: tuple[int, ...]):
-        self.num_envs = num_envs
         self.obs_shape = (num_envs, *obs_shape)
         self.obs_bytes = math.prod(self.obs_shape)
         self.rewards_offset = -(-self.obs_bytes // 4) * 4
