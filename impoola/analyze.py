@@ -71,7 +71,7 @@ def rollout_dormant_metrics(
         raise ValueError(f"invalid dormant_envs {num_envs!r} / dormant_steps {num_steps!r}; valid: integers >= 1")
     seed = int(args.get("seed", 1))
     env = make_track_env(args["env_id"], args["distribution_mode"], args.get("track", "generalization"), "train",
-                         num_envs, seed, num_threads)
+                         num_envs, seed, num_threads=num_threads)
     torch.manual_seed(seed)
     try:
         obs = collect_observations(agent_policy(agent, device, greedy=kind == "dqn"), env, num_steps)

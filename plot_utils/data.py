@@ -19,6 +19,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import pandas as pd
 
 from impoola.envs.games import DISTRIBUTION_MODES, GAMES, normalized_score
+from impoola.models.encoders import ENCODERS
 
 COLUMNS = ("model", "game", "seed", "step", "metric", "value")
 META_COLUMNS = ("run", "encoder", "scale", "distribution_mode", "track", "exp_name")
@@ -39,7 +40,7 @@ NORMALIZED_FROM_RAW = {
 }
 DEFAULT_LABEL_KEYS = ("model_name",)
 DEFAULT_CACHE_DIR = ".plot_cache"
-_MODEL_TAG = re.compile(r"^(?:impala|impoola|nature)_(?:s\d+(?:\.\d+)?|f[\d-]+)(?:_[\w.-]+)?$")
+_MODEL_TAG = re.compile(rf"^(?:{'|'.join(map(re.escape, ENCODERS))})_(?:s\d+(?:\.\d+)?|f[\d-]+)(?:_[\w.-]+)?$")
 _ENV_ID = re.compile(r"^(?:procgen[-:])?([a-z]+)(?:-v\d+)?$")
 
 
