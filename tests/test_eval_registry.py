@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 
 import pytest
 import torch
 
+from conftest import tiny_dqn_args, tiny_ppo_args
 from impoola.config import ModelOptions
 from impoola.envs.games import DISTRIBUTION_MODES, TRACKS, level_range
 from impoola.eval_registry import (
@@ -76,3 +78,22 @@ def test_final_evaluation_logs_train_and_test_scores(algo, track):
     if track != "generalization":  # one evaluation of the shared levels, logged under both keys
         assert scores["scores/normalized_score_train"] == scores["scores/normalized_score_test"]
     assert agent.training
+
+
+@pytest.mark.parametrize("algo", ALGORITHMS)
+def test_finetuning_run_logs_train_and_test_scores(algo, tmp_path):
+    """A tiny real run of each script on the fine-tuning track (the release's DQN logged only `_train` there)."""
+    if algo == "ppo":
+        from ppo_training import main
+
+        args = tiny_ppo_args(tmp_path, track="finetuning", capture_video=False)
+    else:
+        from dqn_training import main
+
+        args = tiny_dqn_args(tmp_path, track="finetuning")
+    final = main(args)
+    rows = [json.loads(line) for line in next(tmp_path.glob("*/metrics.jsonl")).open()]
+    assert rows[-1]["scores/normalized_score_train"] == rows[-1]["scores/normalized_score_test"]
+    assert final["scores/normalized_score_test"] == rows[-1]["scores/normalized_score_test"]
+    during = [row for row in rows[1:-1] if "scores/normalized_score_train" in row]
+    assert during and all("scores/normalized_score_test" in row for row in during)
