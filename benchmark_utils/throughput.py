@@ -42,7 +42,7 @@ import torch
 from impoola.config import ModelOptions
 from impoola.envs.games import NUM_ACTIONS
 from impoola.envs.procgen import OBS_SHAPE, ProcgenVecEnv
-from impoola.eval_registry import EvalSpec
+from impoola.eval_registry import GREEDY, EvalSpec
 from impoola.evaluation import evaluate_track
 from impoola.models.agents import agent_policy, build_agent
 from impoola.models.encoders import ENCODERS
@@ -166,7 +166,7 @@ def run_ppo(opts: argparse.Namespace, perf: PerformanceOptions, device: torch.de
     result["update_warmup_s"], result["update_s"] = timed(
         lambda: ppo_update(agent, optimizer, loss_fn, batch, opts, device), opts.repeats)
     if opts.eval_episodes:
-        evaluation = evaluate_track(agent_policy(agent, device, greedy=False), opts.env_id, "easy", BENCHMARK_EVAL,
+        evaluation = evaluate_track(agent_policy(agent, device, GREEDY["ppo"]), opts.env_id, "easy", BENCHMARK_EVAL,
                                     num_episodes=opts.eval_episodes, num_envs=opts.num_envs, seed=1,
                                     num_threads=opts.procgen_threads)
         result["eval_episodes_per_s"] = evaluation.episodes_per_second
@@ -221,7 +221,7 @@ def run_dqn(opts: argparse.Namespace, perf: PerformanceOptions, device: torch.de
         lambda: train_step(q_network, target_network, optimizer, memory, args).tolist(), opts.repeats * 4)
     result["update_s"] *= args.train_frequency
     if opts.eval_episodes:
-        evaluation = evaluate_track(agent_policy(q_network, device, greedy=True), opts.env_id, "easy", BENCHMARK_EVAL,
+        evaluation = evaluate_track(agent_policy(q_network, device, GREEDY["dqn"]), opts.env_id, "easy", BENCHMARK_EVAL,
                                     num_episodes=opts.eval_episodes, num_envs=opts.num_envs, seed=1,
                                     num_threads=opts.procgen_threads)
         result["eval_episodes_per_s"] = evaluation.episodes_per_second

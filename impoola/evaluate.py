@@ -139,8 +139,8 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     set_num_threads(args.num_threads)
     evaluate_checkpoint(
-        args.checkpoint, tuple(parse_choices("track", args.tracks, tuple(EVAL_TRACKS))), args.num_episodes, args.num_envs,
-        tuple(args.noise_stds), args.seed, args.greedy, args.capture_video, args.video_episodes, args.out,
+        args.checkpoint, tuple(parse_choices("track", args.tracks, tuple(EVAL_TRACKS))), args.num_episodes,
+        args.num_envs, tuple(args.noise_stds), args.seed, args.greedy, args.capture_video, args.video_episodes, args.out,
         select_device(args.cuda), args.num_threads,
     )
 

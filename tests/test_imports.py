@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 import textwrap
@@ -129,5 +130,5 @@ def test_every_module_imports_on_its_own():
         sys.exit(1 if failures else 0)
     """)
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,
-                            env={"PYTHONPATH": str(ROOT), "PATH": "", "WANDB_MODE": "disabled"}, timeout=300)
+                            env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
