@@ -125,11 +125,14 @@ def test_new_encoder_family_is_a_class_and_an_entry(monkeypatch):
 
 
 def test_encoder_choices_follow_the_registry():
+    from benchmark_utils.launch import model_tag
     from benchmark_utils.throughput import parse_args
     from plot_utils.data import model_label
 
     assert typing.get_args(typing.get_type_hints(ModelOptions)["encoder"]) == tuple(ENCODERS)
     assert [parse_args(["--encoder", family]).encoder for family in ENCODERS] == list(ENCODERS)
+    assert [model_tag(["ppo_training.py", "--encoder", family, "--scale", "1"]) for family in ENCODERS] == [
+        f"{family}_s1" for family in ENCODERS]
     with pytest.raises(SystemExit):
         parse_args(["--encoder", "resnet"])
     for family in ENCODERS:
