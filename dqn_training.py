@@ -230,8 +230,6 @@ def main(args: Args) -> dict[str, float]:
     eval_interval = args.eval_every_fraction * total_steps
     exploration_steps = args.exploration_fraction * total_steps
     target_every = math.ceil(args.target_network_frequency / args.num_envs)
-    # Greedy evaluation, during training and at the end: the train track, and the test track on generalization.
-    eval_splits = ("train", "test") if args.track == "generalization" else ("train",)
 
     start_level, num_levels = level_range(args.track, args.distribution_mode, "train")
     envs = ProcgenVecEnv(args.env_id, args.num_envs, args.distribution_mode, start_level, num_levels,
@@ -346,8 +344,7 @@ def main(args: Args) -> dict[str, float]:
             next_eval_step = global_step + eval_interval
             if args.num_eval_episodes > 0:
                 video = run_dir / "videos" / f"step_{global_step:012d}.mp4" if args.capture_video else None
-                metrics.update(evaluate_scores(q_network, args, device, args.num_eval_episodes, eval_splits,
-                                               greedy=True, video_path=video))
+                metrics.update(evaluate_scores(q_network, args, device, "dqn", "during", args.num_eval_episodes, video))
             metrics.update(dormant())
         log.log(metrics, global_step)
         log.progress(global_step, SPS=metrics["charts/SPS"], ret=metrics.get("charts/episodic_return", math.nan))
@@ -371,7 +368,7 @@ def main(args: Args) -> dict[str, float]:
     save(num_vector_steps)
     final = {}
     if args.num_final_eval_episodes > 0:
-        final.update(evaluate_scores(q_network, args, device, args.num_final_eval_episodes, eval_splits, greedy=True))
+        final.update(evaluate_scores(q_network, args, device, "dqn", "final", args.num_final_eval_episodes))
     final.update(dormant())
     log.log(final, global_step)
     log.mark_done()

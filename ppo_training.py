@@ -175,10 +175,10 @@ def main(args: Args) -> dict[str, float]:
             "metrics_rows": log.rows, "last_obs": batch["obs"][:256] if iteration == num_iterations else None,
         }, keep=args.keep_checkpoints)
 
-    def evaluate(num_episodes: int, splits: tuple[str, ...]) -> dict[str, float]:
-        """The sampling policy on the track's train/test levels; optionally a video of one episode."""
+    def evaluate(phase: str, num_episodes: int) -> dict[str, float]:
+        """The evaluations `impoola.eval_registry` lists for PPO in `phase`; optionally a video of one episode."""
         video = run_dir / "videos" / f"step_{global_step:012d}.mp4" if args.capture_video else None
-        return evaluate_scores(agent, args, device, num_episodes, splits, greedy=False, video_path=video)
+        return evaluate_scores(agent, args, device, "ppo", phase, num_episodes, video)
 
     if checkpoint is None:
         log.log({**network_stats(agent, device),
@@ -267,8 +267,7 @@ def main(args: Args) -> dict[str, float]:
         if global_step >= next_eval_step and iteration < num_iterations:
             next_eval_step = global_step + eval_interval
             if args.num_eval_episodes > 0:
-                splits = ("train", "test") if args.track == "generalization" else ("train",)
-                metrics.update(evaluate(args.num_eval_episodes, splits))
+                metrics.update(evaluate("during", args.num_eval_episodes))
             metrics.update(dormant_metrics(agent, batch["obs"][:256]))
         if pruner is not None:  # the release prunes at the end of the iteration, after its evaluation
             metrics["charts/sparsity"] = pruner.step(iteration)
@@ -290,7 +289,7 @@ def main(args: Args) -> dict[str, float]:
     save(num_iterations)
     final = {}
     if args.num_final_eval_episodes > 0:
-        final.update(evaluate(args.num_final_eval_episodes, ("train", "test") if args.track == "generalization" else ("test",)))
+        final.update(evaluate("final", args.num_final_eval_episodes))
     final.update(dormant_metrics(agent, batch["obs"][:256]))
     log.log(final, global_step)
     log.mark_done()

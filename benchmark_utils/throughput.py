@@ -42,8 +42,10 @@ import torch
 from impoola.config import ModelOptions
 from impoola.envs.games import NUM_ACTIONS
 from impoola.envs.procgen import OBS_SHAPE, ProcgenVecEnv
+from impoola.eval_registry import GREEDY, EvalSpec
 from impoola.evaluation import evaluate_track
 from impoola.models.agents import agent_policy, build_agent
+from impoola.models.encoders import ENCODERS
 from impoola.performance import (
     PerformanceOptions, compile_agent, compiled, configure_torch, describe_device, native_bf16, prepare_agent,
 )
@@ -52,6 +54,7 @@ from impoola.ppo import ppo_loss
 BASELINE = "fp32_nchw"
 ALIASES = {"compile": "fp32_cl_compile"}
 PRECISION_TOKENS = {"fp32": "float32", "bf16": "bf16"}
+BENCHMARK_EVAL = EvalSpec("test", "generalization", "test")  # evaluation episodes/s: the full distribution
 
 
 def parse_variant(name: str) -> PerformanceOptions:
@@ -163,8 +166,9 @@ def run_ppo(opts: argparse.Namespace, perf: PerformanceOptions, device: torch.de
     result["update_warmup_s"], result["update_s"] = timed(
         lambda: ppo_update(agent, optimizer, loss_fn, batch, opts, device), opts.repeats)
     if opts.eval_episodes:
-        evaluation = evaluate_track(agent_policy(agent, device, greedy=False), opts.env_id, "easy", "generalization",
-                                    "test", opts.eval_episodes, opts.num_envs, 1, num_threads=opts.procgen_threads)
+        evaluation = evaluate_track(agent_policy(agent, device, GREEDY["ppo"]), opts.env_id, "easy", BENCHMARK_EVAL,
+                                    num_episodes=opts.eval_episodes, num_envs=opts.num_envs, seed=1,
+                                    num_threads=opts.procgen_threads)
         result["eval_episodes_per_s"] = evaluation.episodes_per_second
     with tempfile.TemporaryDirectory() as output_dir:
         args = Args(env_id=opts.env_id, num_envs=opts.num_envs, num_steps=opts.num_steps,
@@ -217,8 +221,8 @@ def run_dqn(opts: argparse.Namespace, perf: PerformanceOptions, device: torch.de
         lambda: train_step(q_network, target_network, optimizer, memory, args).tolist(), opts.repeats * 4)
     result["update_s"] *= args.train_frequency
     if opts.eval_episodes:
-        evaluation = evaluate_track(agent_policy(q_network, device, greedy=True), opts.env_id, "easy",
-                                    "generalization", "test", opts.eval_episodes, opts.num_envs, 1,
+        evaluation = evaluate_track(agent_policy(q_network, device, GREEDY["dqn"]), opts.env_id, "easy", BENCHMARK_EVAL,
+                                    num_episodes=opts.eval_episodes, num_envs=opts.num_envs, seed=1,
                                     num_threads=opts.procgen_threads)
         result["eval_episodes_per_s"] = evaluation.episodes_per_second
     with tempfile.TemporaryDirectory() as output_dir:
@@ -275,7 +279,7 @@ def table(results: dict[str, dict], algo: str) -> str:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--algo", choices=("ppo", "dqn"), default="ppo")
-    parser.add_argument("--encoder", choices=("impala", "impoola", "nature"), default="impoola")
+    parser.add_argument("--encoder", choices=tuple(ENCODERS), default="impoola")
     parser.add_argument("--scale", type=float, default=2)
     parser.add_argument("--pooling", default=None, help="head other than the family's own (see ModelOptions)")
     parser.add_argument("--env_id", default="bigfish")

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-ENCODERS = ("impala", "impoola", "nature")
-DEFAULT_POOLING = {"impala": "flatten", "impoola": "avg", "nature": "flatten"}
+from impoola.models.encoders import ENCODERS, PE_PLACEMENTS
+from impoola.models.heads import HEADS
+
+EncoderName = Literal[tuple(ENCODERS)]  # type: ignore[valid-type]  # the registry's families, as CLI choices
 
 
 @dataclass
@@ -22,7 +24,7 @@ class ModelOptions:
     `_dropout<p>`. The training scripts append `BaselineOptions.suffix` (`_pruned`, `_redo`, ...).
     """
 
-    encoder: Literal["impala", "impoola", "nature"] = "impoola"
+    encoder: EncoderName = "impoola"
     """encoder family: impala (flatten), impoola (global average pooling) or nature"""
     scale: float = 2
     """width scale τ: the Impala/Impoola channels are (16, 32, 32)·τ; nature τ=1..3 picks the plotted filters"""
@@ -43,11 +45,9 @@ class ModelOptions:
 
     def validate(self) -> None:
         """Raise a one-line ValueError naming the first invalid model option."""
-        from impoola.models.encoders import PE_PLACEMENTS
-        from impoola.models.heads import HEADS
-
         if self.encoder not in ENCODERS:
             raise ValueError(f"invalid encoder {self.encoder!r}; valid: {', '.join(ENCODERS)}")
+        family = ENCODERS[self.encoder].encoder_class
         pooling = self.resolved_pooling()
         if not self.scale > 0:
             raise ValueError(f"invalid scale {self.scale!r}; valid: a positive number (τ = 1..4 in the paper)")
@@ -67,33 +67,23 @@ class ModelOptions:
             raise ValueError(f"invalid dropout {self.dropout!r}; valid: 0 <= p < 1")
         if self.dropout > 0 and pooling == "softmoe":
             raise ValueError("invalid dropout with pooling 'softmoe'; valid: 0 (SoftMoE has no Linear to drop into)")
-        if self.encoder == "nature":
-            if pooling not in ("flatten", "avg") or self.pool_size != 1:
-                raise ValueError(
-                    f"invalid pooling {pooling!r} (k={self.pool_size}) for encoder 'nature'; valid: flatten, avg (k=1)"
-                )
-            if self.positional_encoding:
-                raise ValueError("invalid positional_encoding for encoder 'nature'; valid: impala, impoola")
-            filters = 4 if self.extra_stage else 3
-            if self.cnn_filters is not None and len(self.cnn_filters) != filters:
-                raise ValueError(f"invalid cnn_filters {self.cnn_filters!r}; valid: {filters} positive integers")
+        family.check_options(self, pooling)
 
     def resolved_pooling(self) -> str:
-        return self.pooling if self.pooling is not None else DEFAULT_POOLING[self.encoder]
+        return self.pooling if self.pooling is not None else ENCODERS[self.encoder].default_pooling
 
     @property
     def model_name(self) -> str:
         """Stable short name used in run names, W&B tags and plots, e.g. impoola_s2 (suffixes: class docstring)."""
-        name = f"{self.encoder}_s{self.scale:g}"
-        if self.encoder == "nature" and self.cnn_filters is not None:
-            name = "nature_f" + "-".join(str(f) for f in self.cnn_filters)
+        family = ENCODERS[self.encoder]
+        name = family.encoder_class.name_stem(self.encoder, self)
         pooling = self.resolved_pooling()
-        if pooling != DEFAULT_POOLING[self.encoder]:
+        if pooling != family.default_pooling:
             name += f"_{pooling}"
         if self.pool_size != 1:
             name += f"_k{self.pool_size}"
         if self.extra_stage:
-            name += "_4conv" if self.encoder == "nature" else "_4seq"
+            name += family.encoder_class.extra_stage_suffix
         if self.positional_encoding:
             name += "_pe" if self.pe_placement == "first" else f"_pe_{self.pe_placement}"
         if self.dropout > 0:

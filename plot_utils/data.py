@@ -20,6 +20,7 @@ import pandas as pd
 
 from impoola import reference_curves
 from impoola.envs.games import DISTRIBUTION_MODES, GAMES, normalized_score
+from impoola.models.encoders import ENCODERS
 from plot_utils import published
 
 COLUMNS = ("model", "game", "seed", "step", "metric", "value")
@@ -45,7 +46,7 @@ EXAMPLE_SOURCE = "example"
 EXAMPLE_MODEL = "impala_s1 (train-procgen)"
 EXAMPLE_EXP_NAME = "train-procgen"
 EXAMPLE_EVERY = 16  # of the published updates, keep 1, 17, 33, ... (about 100 points per 25M-step curve)
-_MODEL_TAG = re.compile(r"^(?:impala|impoola|nature)_(?:s\d+(?:\.\d+)?|f[\d-]+)(?:_[\w.-]+)?$")
+_MODEL_TAG = re.compile(rf"^(?:{'|'.join(map(re.escape, ENCODERS))})_(?:s\d+(?:\.\d+)?|f[\d-]+)(?:_[\w.-]+)?$")
 _ENV_ID = re.compile(r"^(?:procgen[-:])?([a-z]+)(?:-v\d+)?$")
 
 

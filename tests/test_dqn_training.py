@@ -18,6 +18,7 @@ from conftest import ROOT, tiny_dqn_args
 from dqn_training import Args, act, gradient_steps, linear_schedule, main, train_step, update_target
 from impoola.checkpoint import list_checkpoints, load_agent, load_checkpoint
 from impoola.cli import EXIT_PREEMPTED
+from impoola.eval_registry import EvalSpec
 from impoola.evaluation import evaluate_track
 from impoola.models.agents import DQNAgent, agent_policy
 from impoola.replay import ReplayMemory
@@ -159,8 +160,8 @@ def test_checkpoint_holds_everything_and_reloads_to_evaluate(tiny_dqn_run):
     assert isinstance(agent, DQNAgent) and args["exp_name"] == "dqn" and not agent.training
     for name, tensor in agent.state_dict().items():
         torch.testing.assert_close(tensor, payload["agent"][name])
-    result = evaluate_track(agent_policy(agent, CPU, greedy=True), "starpilot", "easy", "generalization", "test",
-                            num_episodes=2, num_envs=2, seed=1, num_threads=1)
+    result = evaluate_track(agent_policy(agent, CPU, greedy=True), "starpilot", "easy",
+                            EvalSpec("test", "generalization", "test"), num_episodes=2, num_envs=2, seed=1, num_threads=1)
     assert result.num_episodes == 2
 
 
