@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT, TINY_DQN, TINY_PPO, tiny_dqn_args, tiny_ppo_args
+from conftest import ROOT, TINY_DQN, TINY_PPO, tiny_ppo_args
 from impoola.checkpoint import list_checkpoints, load_checkpoint
 from impoola.runlog import RunLog
 from ppo_training import main

@@ -2,7 +2,7 @@
 release/textbook rules (rules), the memory joining them (memory), its size check (sizing) and snapshots (persistence)."""
 
 from impoola.replay.memory import Batch, ReplayMemory
-from impoola.replay.persistence import check_replay_disk, has_snapshot, restore_replay, save_snapshot, keep_only
+from impoola.replay.persistence import check_replay_disk, has_snapshot, keep_only, restore_replay, save_snapshot
 from impoola.replay.rules import RELEASE, RULES, TEXTBOOK, ReplayRules, rules_for
 from impoola.replay.sizing import available_memory, check_memory
 
