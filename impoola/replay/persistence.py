@@ -28,6 +28,7 @@ SNAPSHOT_PATTERN = re.compile(r"^snapshot_(\d+)$")
 
 
 def _fsync_dir(directory: Path) -> None:
+    """Make a rename inside `directory` durable."""
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
