@@ -2,7 +2,7 @@
 
     python dqn_training.py --env_id bigfish
 
-Double DQN with 3-step returns and prioritized replay (frames stored once, impoola/replay.py). Defaults are
+Double DQN with 3-step returns and prioritized replay (frames stored once, impoola/replay/). Defaults are
 the release's settings, including its odd n-step storage, priorities, importance weights, loss and
 exploration; `--replay_mode textbook` switches all five to the textbook form (facts §3):
 - release: one coin flip per vectorized step decides random or greedy actions for all envs; n-step transitions
@@ -29,9 +29,7 @@ import torch
 
 from impoola.analysis.dormant import dormant_batch, dormant_metrics
 from impoola.analysis.stats import network_stats
-from impoola.checkpoint import (
-    check_replay_disk, load_resume_checkpoint, load_state_strict, replay_matches, restore_replay, save_checkpoint,
-)
+from impoola.checkpoint import load_resume_checkpoint, load_state_strict, save_checkpoint
 from impoola.cli import (
     EXIT_PREEMPTED, EnvOptions, FiniteGuard, RunOptions, StopFlag, default_run_name, parse_cli, require_positive,
     rng_state, seed_everything, select_device, set_rng_state, user_errors,
@@ -42,7 +40,11 @@ from impoola.envs.procgen import OBS_SHAPE, ProcgenVecEnv
 from impoola.evaluation import evaluate_scores
 from impoola.models.agents import DQNAgent, build_agent
 from impoola.performance import PerformanceOptions, compile_agent, configure_torch, prepare_agent
-from impoola.replay import ReplayMemory, available_memory, check_memory, check_mode, dqn_loss
+from impoola.dqn import dqn_loss
+from impoola.replay import (
+    ReplayMemory, available_memory, check_memory, check_replay_disk, has_snapshot, keep_only, restore_replay, rules_for,
+    save_snapshot,
+)
 from impoola.runlog import RunLog, is_done, prepare_run_dir
 
 EXPLORATIONS = ("egreedy", "softmax")
@@ -110,7 +112,7 @@ def validate(args: Args) -> None:
     args.validate_run()
     args.validate()
     args.validate_performance()
-    check_mode(args.replay_mode)
+    rules_for(args.replay_mode)
     check_choice("exploration", args.exploration, EXPLORATIONS)
     for name in ("total_timesteps", "num_envs", "buffer_size", "batch_size", "n_step", "target_network_frequency",
                  "train_frequency", "max_grad_norm", "softmax_temperature", "log_every"):
@@ -168,9 +170,7 @@ def act(q_network: DQNAgent, obs: np.ndarray, epsilon: float, args: Args, device
         with torch.inference_mode():
             probs = torch.softmax(q_network(torch.from_numpy(obs).to(device)) / args.softmax_temperature, dim=-1)
             return torch.multinomial(probs, 1).squeeze(1).cpu().numpy()
-    # release: one coin flip for the whole vectorized step; textbook: one per env.
-    explore = np.full(len(obs), np.random.random() < epsilon) if args.replay_mode == "release" else (
-        np.random.random(len(obs)) < epsilon)
+    explore = rules_for(args.replay_mode).explore(len(obs), epsilon)
     if explore.all():
         return np.random.randint(NUM_ACTIONS, size=len(obs))
     with torch.inference_mode():
@@ -189,7 +189,7 @@ def train_step(q_network: DQNAgent, target_network: DQNAgent, optimizer: torch.o
         next_q = target_network(batch.next_obs).gather(1, next_actions).squeeze(1)
         target = batch.returns + rb.bootstrap_gamma * (1.0 - batch.dones) * next_q
     q_taken = q_network(batch.obs).gather(1, batch.actions[:, None]).squeeze(1)
-    loss, _, priorities = dqn_loss(q_taken, target, batch.weights, args.replay_mode, args.alpha, rb.eps)
+    loss, _, priorities = dqn_loss(q_taken, target, batch.weights, rb.rules, args.alpha, rb.eps)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(q_network.parameters(), args.max_grad_norm)
@@ -220,7 +220,7 @@ def main(args: Args) -> dict[str, float]:
             print(f"run {run_name} is already complete ({run_dir / 'done'} exists); nothing to do")
             return {}
         # --resume continues from the newest checkpoint; a run killed before its first one starts afresh.
-        checkpoint = load_resume_checkpoint(run_dir, dataclasses.asdict(args), "dqn", prefer=replay_matches(
+        checkpoint = load_resume_checkpoint(run_dir, dataclasses.asdict(args), "dqn", prefer=has_snapshot(
             run_dir / "replay") if args.save_buffer else None) if args.resume else None
     device = select_device(args.cuda)
     configure_torch(args, device)
@@ -254,7 +254,8 @@ def main(args: Args) -> dict[str, float]:
         global_step, next_eval_step = checkpoint["global_step"], checkpoint["next_eval_step"]
         start_vector_step, elapsed = checkpoint["vector_step"], checkpoint["elapsed"]
         set_rng_state(checkpoint["rng"])
-    restored = checkpoint is not None and args.save_buffer and restore_replay(rb, run_dir / "replay", checkpoint)
+    # With --save_buffer the memory comes back from the snapshot the checkpoint names (other leftovers are deleted).
+    restored = args.save_buffer and restore_replay(rb, run_dir / "replay", checkpoint)
     learning_start_step = (0 if restored else global_step) + args.learning_starts  # a refilled memory waits again
 
     config = {**dataclasses.asdict(args), "run_name": run_name, "model_name": args.model_name,
@@ -265,9 +266,10 @@ def main(args: Args) -> dict[str, float]:
                  progress=args.progress_bar, keep_rows=checkpoint.get("metrics_rows") if checkpoint is not None else 0)
 
     def save(vector_step: int) -> None:
-        # With --save_buffer the replay memory follows its checkpoint (replay_step): if a kill comes in between,
-        # the previous checkpoint still matches the saved memory and --resume picks that one.
+        # With --save_buffer the replay snapshot is written first, then the checkpoint naming it, then older
+        # snapshots go: a kill anywhere in between leaves the newest checkpoint with its snapshot.
         log.sync()
+        snapshot = save_snapshot(rb, run_dir / "replay") if args.save_buffer else None
         save_checkpoint(run_dir / "checkpoints", global_step, {
             "agent": q_network.state_dict(), "target_network": target_network.state_dict(),
             "optimizer": optimizer.state_dict(), "args": dataclasses.asdict(args), "agent_kind": "dqn",
@@ -275,10 +277,10 @@ def main(args: Args) -> dict[str, float]:
             "epsilon": linear_schedule(args.start_e, args.end_e, exploration_steps, global_step),
             "next_eval_step": next_eval_step, "elapsed": elapsed, "env_state": envs.get_state(), "next_obs": obs_np,
             "rng": rng_state(), "metrics_rows": log.rows, "learning_vector_steps": learning_vector_steps,
-            "replay_step": rb.step if args.save_buffer else None,
+            "replay_snapshot": snapshot,
         }, keep=args.keep_checkpoints)
         if args.save_buffer:
-            rb.save(run_dir / "replay")
+            keep_only(run_dir / "replay", snapshot)
 
     def dormant() -> dict[str, float]:
         """Dormant neurons on the current observations of the first 32 envs."""

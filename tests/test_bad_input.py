@@ -124,7 +124,7 @@ def invoke(kind: str, value, root: Path) -> None:
 def test_bad_input_exits_2_with_one_line_and_touches_nothing(workspace, monkeypatch, capsys, invocation, message):
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.setenv("NETRC", str(workspace / "no_netrc"))
-    monkeypatch.setattr("impoola.checkpoint.shutil.disk_usage", lambda path: SimpleNamespace(free=2**30))  # 1 GiB
+    monkeypatch.setattr("impoola.replay.persistence.shutil.disk_usage", lambda path: SimpleNamespace(free=2**30))  # 1 GiB
     before = snapshot(workspace)
     start = time.perf_counter()
     with pytest.raises(SystemExit) as info:

@@ -201,6 +201,48 @@ def test_signal_checkpoints_and_resume_refills_the_replay_memory(tmp_path, monke
     assert (run_dir / "done").exists() and load_checkpoint(run_dir)["global_step"] == 64
 
 
+class Killed(BaseException):
+    """Stands in for SIGKILL in-process: nothing after the raise point runs."""
+
+
+def test_save_buffer_run_killed_inside_a_replay_save_resumes_with_its_memory(tmp_path, monkeypatch, capsys):
+    """--save_buffer --keep_checkpoints 1, killed inside the snapshot of step 24: the resume continues from step 16
+    with step 16's memory (learning goes on at once), and only the final checkpoint's snapshot is left."""
+    from impoola.replay import persistence
+
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGUSR2)}
+    options = dict(save_buffer=True, keep_checkpoints=1, checkpoint_every=1, num_eval_episodes=0,
+                   num_final_eval_episodes=0)
+    original, writes = persistence.atomic_write_bytes, []
+    per_snapshot = len(ReplayMemory(8, 2, (3, 64, 64)).state_arrays()) + 1  # its arrays, then meta.json
+
+    def write(path, fn):
+        writes.append(path)
+        if len(writes) == 2 * per_snapshot + 5:  # inside the third snapshot (step 24)
+            raise Killed
+        original(path, fn)
+
+    run_dir = tmp_path / f"starpilot__dqn__{tiny_dqn_args(tmp_path).model_name}__s1"
+    try:
+        with monkeypatch.context() as patch:
+            patch.setattr(persistence, "atomic_write_bytes", write)
+            with pytest.raises(Killed):
+                main(tiny_dqn_args(tmp_path, **options))
+        assert [p.name for p in list_checkpoints(run_dir / "checkpoints")] == ["ckpt_000000000016.pt"]
+        assert sorted(p.name for p in (run_dir / "replay").iterdir())[0].startswith(".snapshot_000002.tmp")
+        capsys.readouterr()
+        main(tiny_dqn_args(tmp_path, resume=True, **options))
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    assert "warning" not in capsys.readouterr().err
+    rows = rows_of(run_dir)
+    assert [row["global_step"] for row in rows] == [0, 8, 16, 24, 32, 40, 48, 56, 64, 64]
+    assert all("losses/td_loss" in row for row in rows[3:-1])  # a refilled memory would wait until step 32
+    payload = load_checkpoint(run_dir)
+    assert [p.name for p in (run_dir / "replay").iterdir()] == [payload["replay_snapshot"]]
+
+
 def test_textbook_uniform_softmax_polyak_variant_runs(tmp_path):
     args = tiny_dqn_args(tmp_path, replay_mode="textbook", prioritized=False, exploration="softmax", tau=0.5,
                          train_frequency=0.5, anneal_lr=True, num_eval_episodes=0, num_final_eval_episodes=0)
