@@ -2,7 +2,7 @@
 
     python dqn_training.py --env_id bigfish
 
-Double DQN with 3-step returns and prioritized replay (frames stored once, impoola/replay.py). Defaults are
+Double DQN with 3-step returns and prioritized replay (frames stored once, impoola/replay/). Defaults are
 the release's settings, including its odd n-step storage, priorities, importance weights, loss and
 exploration; `--replay_mode textbook` switches all five to the textbook form (facts §3):
 - release: one coin flip per vectorized step decides random or greedy actions for all envs; n-step transitions
@@ -29,9 +29,7 @@ import torch
 
 from impoola.analysis.dormant import dormant_batch, dormant_metrics
 from impoola.analysis.stats import network_stats
-from impoola.checkpoint import (
-    check_replay_disk, load_resume_checkpoint, load_state_strict, replay_matches, restore_replay, save_checkpoint,
-)
+from impoola.checkpoint import load_resume_checkpoint, load_state_strict, save_checkpoint
 from impoola.cli import run_command, user_errors
 from impoola.config import EnvOptions, EvalOptions, LoggingOptions, ModelOptions, PerformanceOptions, RunOptions
 from impoola.envs.games import NUM_ACTIONS, check_choice, level_range, normalized_score
@@ -39,9 +37,12 @@ from impoola.envs.procgen import OBS_SHAPE, ProcgenVecEnv
 from impoola.evaluation import evaluate_scores
 from impoola.guards import EXIT_PREEMPTED, FiniteGuard, StopFlag
 from impoola.models.agents import DQNAgent, build_agent
+from impoola.dqn import dqn_loss
 from impoola.options import Checked, Float, Int, Maybe, flat_options
 from impoola.performance import compile_agent, configure_torch, prepare_agent, select_device
-from impoola.replay import ReplayMemory, available_memory, check_mode, dqn_loss
+from impoola.replay import (
+    ReplayMemory, available_memory, check_replay_disk, has_snapshot, keep_only, restore_replay, rules_for, save_snapshot,
+)
 from impoola.runlog import RunLog
 from impoola.rundir import RunDir, check_output_dir, run_name
 from impoola.seeding import rng_state, seed_everything, set_rng_state
@@ -114,7 +115,7 @@ class Args(Checked):
     speed: PerformanceOptions = field(default_factory=PerformanceOptions)
 
     def check(self) -> None:
-        check_mode(self.replay_mode)
+        rules_for(self.replay_mode)
         check_choice("exploration", self.exploration, EXPLORATIONS)
         if self.total_timesteps < self.num_envs:
             raise ValueError(f"invalid total_timesteps {self.total_timesteps}; valid: at least num_envs ({self.num_envs})")
@@ -161,9 +162,7 @@ def act(q_network: DQNAgent, obs: np.ndarray, epsilon: float, args: Args, device
         with torch.inference_mode():
             probs = torch.softmax(q_network(torch.from_numpy(obs).to(device)) / args.softmax_temperature, dim=-1)
             return torch.multinomial(probs, 1).squeeze(1).cpu().numpy()
-    # release: one coin flip for the whole vectorized step; textbook: one per env.
-    explore = np.full(len(obs), np.random.random() < epsilon) if args.replay_mode == "release" else (
-        np.random.random(len(obs)) < epsilon)
+    explore = rules_for(args.replay_mode).explore(len(obs), epsilon)
     if explore.all():
         return np.random.randint(NUM_ACTIONS, size=len(obs))
     with torch.inference_mode():
@@ -182,7 +181,7 @@ def train_step(q_network: DQNAgent, target_network: DQNAgent, optimizer: torch.o
         next_q = target_network(batch.next_obs).gather(1, next_actions).squeeze(1)
         target = batch.returns + rb.bootstrap_gamma * (1.0 - batch.dones) * next_q
     q_taken = q_network(batch.obs).gather(1, batch.actions[:, None]).squeeze(1)
-    loss, _, priorities = dqn_loss(q_taken, target, batch.weights, args.replay_mode, args.alpha, rb.eps)
+    loss, _, priorities = dqn_loss(q_taken, target, batch.weights, rb.rules, args.alpha, rb.eps)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(q_network.parameters(), args.max_grad_norm)
@@ -209,8 +208,6 @@ def main(args: Args) -> dict[str, float]:
     exploration_steps = args.exploration_fraction * total_steps
     target_every = math.ceil(args.target_network_frequency / args.num_envs)
     eval_envs = args.eval.num_eval_envs or args.num_envs
-    # Greedy evaluation, during training and at the end: the train track, and the test track on generalization.
-    eval_splits = ("train", "test") if env.track == "generalization" else ("train",)
     # Start-up: every check before the run directory is taken; a failure after it removes what it created.
     with user_errors():
         check_wandb(args.logging)
@@ -231,7 +228,7 @@ def main(args: Args) -> dict[str, float]:
             return {}
         # --resume continues from the newest checkpoint; a run killed before its first one starts afresh.
         checkpoint = load_resume_checkpoint(
-            run_dir.path, flat_options(args), "dqn", prefer=replay_matches(run_dir.replay) if args.save_buffer else None,
+            run_dir.path, flat_options(args), "dqn", prefer=has_snapshot(run_dir.replay) if args.save_buffer else None,
             check=lambda payload: check_resume(payload, total_steps, args.total_timesteps),
         ) if run.resume else None
         device = select_device(run.cuda)
@@ -262,7 +259,8 @@ def main(args: Args) -> dict[str, float]:
             global_step, next_eval_step = checkpoint["global_step"], checkpoint["next_eval_step"]
             start_vector_step, elapsed = checkpoint["vector_step"], checkpoint["elapsed"]
             set_rng_state(checkpoint["rng"])
-        restored = checkpoint is not None and args.save_buffer and restore_replay(rb, run_dir.replay, checkpoint)
+        # With --save_buffer the memory comes back from the snapshot the checkpoint names (other leftovers are deleted).
+        restored = args.save_buffer and restore_replay(rb, run_dir.replay, checkpoint)
         learning_start_step = (0 if restored else global_step) + args.learning_starts  # a refilled memory waits again
 
         config = {**flat_options(args), "run_name": run_dir.name, "model_name": args.model_name,
@@ -275,9 +273,10 @@ def main(args: Args) -> dict[str, float]:
                      keep_rows=checkpoint.get("metrics_rows") if checkpoint is not None else 0)
 
     def save(vector_step: int) -> None:
-        # With --save_buffer the replay memory follows its checkpoint (replay_step): if a kill comes in between,
-        # the previous checkpoint still matches the saved memory and --resume picks that one.
+        # With --save_buffer the replay snapshot is written first, then the checkpoint naming it, then older
+        # snapshots go: a kill anywhere in between leaves the newest checkpoint with its snapshot.
         log.sync()
+        snapshot = save_snapshot(rb, run_dir.replay) if args.save_buffer else None
         save_checkpoint(run_dir.checkpoints, global_step, {
             "agent": q_network.state_dict(), "target_network": target_network.state_dict(),
             "optimizer": optimizer.state_dict(), "args": flat_options(args), "agent_kind": "dqn",
@@ -285,10 +284,10 @@ def main(args: Args) -> dict[str, float]:
             "epsilon": linear_schedule(args.start_e, args.end_e, exploration_steps, global_step),
             "next_eval_step": next_eval_step, "elapsed": elapsed, "env_state": envs.get_state(), "next_obs": obs_np,
             "rng": rng_state(), "metrics_rows": log.rows, "learning_vector_steps": learning_vector_steps,
-            "replay_step": rb.step if args.save_buffer else None,
+            "replay_snapshot": snapshot,
         }, keep=run.keep_checkpoints)
         if args.save_buffer:
-            rb.save(run_dir.replay)
+            keep_only(run_dir.replay, snapshot)
 
     def dormant() -> dict[str, float]:
         """Dormant neurons on the current observations of the first 32 envs."""
@@ -355,8 +354,8 @@ def main(args: Args) -> dict[str, float]:
             next_eval_step = global_step + eval_interval
             if args.eval.num_eval_episodes > 0:
                 video = run_dir.video(global_step) if args.eval.capture_video else None
-                metrics.update(evaluate_scores(q_network, env, run.seed, eval_envs, device, args.eval.num_eval_episodes,
-                                               eval_splits, greedy=True, video_path=video))
+                metrics.update(evaluate_scores(q_network, env, run.seed, eval_envs, device, "dqn", "during",
+                                               args.eval.num_eval_episodes, video))
             metrics.update(dormant())
         log.log(metrics, global_step)
         log.progress(global_step, SPS=metrics["charts/SPS"], ret=metrics.get("charts/episodic_return", math.nan))
@@ -381,8 +380,8 @@ def main(args: Args) -> dict[str, float]:
     save(num_vector_steps)
     final = {}
     if args.eval.num_final_eval_episodes > 0:
-        final.update(evaluate_scores(q_network, env, run.seed, eval_envs, device, args.eval.num_final_eval_episodes,
-                                     eval_splits, greedy=True))
+        final.update(evaluate_scores(q_network, env, run.seed, eval_envs, device, "dqn", "final",
+                                     args.eval.num_final_eval_episodes))
     final.update(dormant())
     log.log(final, global_step)
     log.mark_done()

@@ -21,6 +21,7 @@ from impoola.checkpoint import load_resume_checkpoint, load_state_strict, save_c
 from impoola.cli import run_command, user_errors
 from impoola.config import (
     BaselineOptions, EnvOptions, EvalOptions, LoggingOptions, ModelOptions, PerformanceOptions, RunOptions,
+    check_baseline_model,
 )
 from impoola.envs.games import NUM_ACTIONS, level_range, normalized_score
 from impoola.envs.procgen import OBS_SHAPE, ProcgenVecEnv
@@ -92,6 +93,7 @@ class Args(Checked):
     speed: PerformanceOptions = field(default_factory=PerformanceOptions)
 
     def check(self) -> None:
+        check_baseline_model(self.model, self.baselines)
         batch_size = self.num_envs * self.num_steps
         if batch_size % self.num_minibatches:
             raise ValueError(f"invalid num_minibatches {self.num_minibatches}: it must divide the batch "
@@ -166,7 +168,8 @@ def main(args: Args) -> dict[str, float]:
         baselines = args.baselines
         pruner = GradualPruner(agent, baselines.pruning_mode, num_iterations, baselines.pruning_target,
                                baselines.pruning_start, baselines.pruning_end) if baselines.pruning else None
-        redo = ReDo(agent, optimizer, baselines.redo_tau, baselines.redo_every) if baselines.redo else None
+        redo = ReDo(agent, optimizer, baselines.redo_tau, baselines.redo_every,
+                    baselines.redo_mode) if baselines.redo else None
         storage = RolloutBuffer(args.num_steps, args.num_envs, envs.single_observation_space.shape, device)
 
         global_step, start_iteration, next_eval_step, elapsed = 0, 1, eval_interval, 0.0
@@ -204,11 +207,11 @@ def main(args: Args) -> dict[str, float]:
             "metrics_rows": log.rows, "last_obs": batch["obs"][:256] if iteration == num_iterations else None,
         }, keep=run.keep_checkpoints)
 
-    def evaluate(num_episodes: int, splits: tuple[str, ...]) -> dict[str, float]:
-        """The sampling policy on the track's train/test levels; optionally a video of one episode."""
+    def evaluate(phase: str, num_episodes: int) -> dict[str, float]:
+        """The evaluations `impoola.eval_registry` lists for PPO in `phase`; optionally a video of one episode."""
         video = run_dir.video(global_step) if args.eval.capture_video else None
-        return evaluate_scores(agent, env, run.seed, args.eval.num_eval_envs or args.num_envs, device, num_episodes,
-                               splits, greedy=False, video_path=video)
+        return evaluate_scores(agent, env, run.seed, args.eval.num_eval_envs or args.num_envs, device, "ppo", phase,
+                               num_episodes, video)
 
     if checkpoint is None:
         log.log({**network_stats(agent, device),
@@ -224,7 +227,6 @@ def main(args: Args) -> dict[str, float]:
         iteration_start = time.time()
         if args.anneal_lr:
             optimizer.param_groups[0]["lr"] = (1.0 - (iteration - 1.0) / num_iterations) * learning_rate
-        sparsity = pruner.step(iteration) if pruner is not None else None
 
         # Rollout: uint8 observations go to the device once; actions come back once per step.
         episode_returns, episode_lengths = [], []
@@ -276,7 +278,7 @@ def main(args: Args) -> dict[str, float]:
             if args.target_kl is not None and out.approx_kl.item() > args.target_kl:
                 break
 
-        reset_units = redo.maybe_reset(iteration, batch["obs"][:256]) if redo is not None else None
+        redo_metrics = redo.maybe_reset(iteration, batch["obs"][:256]) if redo is not None else {}
 
         # Logging: one row per iteration, episode statistics aggregated over the iteration.
         elapsed = time.time() - start_time
@@ -287,11 +289,8 @@ def main(args: Args) -> dict[str, float]:
             "charts/elapsed_train_time": elapsed,
             **dict(zip(LOSS_KEYS, losses)),
             "losses/explained_variance": explained_variance(batch["values"], batch["returns"]),
+            **redo_metrics,
         }
-        if sparsity is not None:
-            metrics["charts/sparsity"] = sparsity
-        if reset_units is not None:
-            metrics["charts/redo_reset_units"] = reset_units
         if episode_returns:
             mean_return = float(np.mean(episode_returns))
             metrics["charts/episodic_return"] = mean_return
@@ -301,9 +300,10 @@ def main(args: Args) -> dict[str, float]:
         if global_step >= next_eval_step and iteration < num_iterations:
             next_eval_step = global_step + eval_interval
             if args.eval.num_eval_episodes > 0:
-                splits = ("train", "test") if env.track == "generalization" else ("train",)
-                metrics.update(evaluate(args.eval.num_eval_episodes, splits))
+                metrics.update(evaluate("during", args.eval.num_eval_episodes))
             metrics.update(dormant_metrics(agent, batch["obs"][:256]))
+        if pruner is not None:  # the release prunes at the end of the iteration, after its evaluation
+            metrics["charts/sparsity"] = pruner.step(iteration)
         log.log(metrics, global_step)
         log.progress(global_step, SPS=metrics["charts/SPS"], ret=metrics.get("charts/episodic_return", math.nan))
 
@@ -323,8 +323,7 @@ def main(args: Args) -> dict[str, float]:
     save(num_iterations)
     final = {}
     if args.eval.num_final_eval_episodes > 0:
-        final.update(evaluate(args.eval.num_final_eval_episodes,
-                              ("train", "test") if env.track == "generalization" else ("test",)))
+        final.update(evaluate("final", args.eval.num_final_eval_episodes))
     final.update(dormant_metrics(agent, batch["obs"][:256]))
     log.log(final, global_step)
     log.mark_done()

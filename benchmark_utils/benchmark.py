@@ -27,6 +27,7 @@ from typing import Literal
 from benchmark_utils import slurm
 from benchmark_utils.launch import (
     LAUNCHER_FLAGS, RunResult, RunSpec, default_exp_name, flag_values, model_tag, run_local, summary_table,
+    threads_per_worker, worker_slots,
 )
 from impoola.cli import run_command
 from impoola.envs.games import ABLATION_GAMES, AGENT_CENTERED_GAMES, GAMES
@@ -178,9 +179,9 @@ def launch(args: BenchmarkOptions) -> int:
     sys.stdout.reconfigure(line_buffering=True)
     if args.backend == "local":
         gpus = detect_gpus() if args.gpus is None else list(args.gpus)
-        workers = args.workers or max(1, len(gpus))
-        slots = [gpus[i % len(gpus)] for i in range(workers)] if gpus else [""] * workers
-        threads = args.threads_per_run or max(1, len(os.sched_getaffinity(0)) // workers)
+        slots = worker_slots(gpus, args.workers)
+        workers = len(slots)
+        threads = args.threads_per_run or threads_per_worker(len(os.sched_getaffinity(0)), workers)
         setup = (f"local: {workers} workers on " + (f"CUDA_VISIBLE_DEVICES {' '.join(slots)}" if gpus else
                  "CPU (CUDA_VISIBLE_DEVICES='')") + f"; each run: OMP_NUM_THREADS=MKL_NUM_THREADS={threads}")
     else:

@@ -218,6 +218,18 @@ class Child:
         return result
 
 
+def worker_slots(gpus: Sequence[str], workers: int | None) -> list[str]:
+    """CUDA_VISIBLE_DEVICES of each local worker: the GPUs round-robin, so that workers beyond the GPUs' count
+    share them (4 workers on GPUs 0 1: 0 1 0 1); '' for every worker without GPUs. Default: one worker per GPU."""
+    count = workers or max(1, len(gpus))
+    return [gpus[i % len(gpus)] for i in range(count)] if gpus else [""] * count
+
+
+def threads_per_worker(cores: int, workers: int) -> int:
+    """Math-library and Procgen threads of each of `workers` concurrent runs on `cores` cores (at least 1)."""
+    return max(1, cores // workers)
+
+
 def run_local(specs: Sequence[RunSpec], slots: Sequence[str], threads: int) -> list[RunResult]:
     """Run the specs on len(slots) workers; a run on worker i sees CUDA_VISIBLE_DEVICES=slots[i] ('' = no GPU).
 

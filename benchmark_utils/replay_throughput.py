@@ -18,7 +18,7 @@ import torch
 
 from impoola.cli import run_command
 from impoola.options import Checked, Int
-from impoola.replay import ReplayMemory, available_memory, priority_from_td
+from impoola.replay import ReplayMemory, available_memory
 from impoola.startup import check_memory_need
 
 FRAME = (3, 64, 64)
@@ -42,13 +42,13 @@ def fill(mem: ReplayMemory, rng: np.random.Generator, extra_steps: int = 0, done
 
 
 def time_index_work(mem: ReplayMemory, batch: int, repeats: int, rng: np.random.Generator) -> tuple[float, float]:
-    """(median, mean) ms of sample_indices + priority_from_td + update_priorities for one batch."""
+    """(median, mean) ms of sample_indices + the rules' new priorities + update_priorities for one batch."""
     times = []
     for i in range(repeats + 50):
         td = rng.normal(size=batch)
         start = time.perf_counter()
         idx, weights = mem.sample_indices(batch)
-        mem.update_priorities(idx, priority_from_td(td, weights, mem.mode, mem.alpha, mem.eps))
+        mem.update_priorities(idx, mem.rules.priorities(td, weights, mem.alpha, mem.eps))
         if i >= 50:  # the first draws spread the priorities
             times.append(time.perf_counter() - start)
     return float(np.median(times) * 1e3), float(np.mean(times) * 1e3)

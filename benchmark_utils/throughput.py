@@ -39,12 +39,12 @@ from typing import Literal
 
 import numpy as np
 import torch
-import tyro
 
 from impoola.cli import run_command
 from impoola.config import ModelOptions, PerformanceOptions
 from impoola.envs.games import GAMES, NUM_ACTIONS, check_choice
 from impoola.envs.procgen import OBS_SHAPE, ProcgenVecEnv
+from impoola.eval_registry import GREEDY, EvalSpec
 from impoola.evaluation import evaluate_track
 from impoola.models.agents import agent_policy, build_agent
 from impoola.options import Checked, Int, Maybe, from_flat, replace_flat
@@ -57,6 +57,7 @@ from impoola.rundir import check_output_file
 BASELINE = "fp32_nchw"
 ALIASES = {"compile": "fp32_cl_compile"}
 PRECISION_TOKENS = {"fp32": "float32", "bf16": "bf16"}
+BENCHMARK_EVAL = EvalSpec("test", "generalization", "test")  # evaluation episodes/s: the full distribution
 
 
 def parse_variant(name: str) -> PerformanceOptions:
@@ -109,8 +110,10 @@ class ThroughputOptions(Checked):
     """use CUDA when available"""
     json: str | None = None
     """also write all results to this JSON file"""
-    child: tyro.conf.Suppress[str | None] = None
-    result: tyro.conf.Suppress[str | None] = None
+    child: str | None = None
+    """internal: measure this one variant in this process (the parent starts one child process per measurement)"""
+    result: str | None = None
+    """internal: the JSON file a child writes its measurement to"""
 
     def check(self) -> None:
         check_choice("env_id", self.env_id, GAMES)
@@ -221,8 +224,9 @@ def run_ppo(opts: ThroughputOptions, perf: PerformanceOptions, device: torch.dev
     result["update_warmup_s"], result["update_s"] = timed(
         lambda: ppo_update(agent, optimizer, loss_fn, batch, opts, device), opts.repeats)
     if opts.eval_episodes:
-        evaluation = evaluate_track(agent_policy(agent, device, greedy=False), opts.env_id, "easy", "generalization",
-                                    "test", opts.eval_episodes, opts.num_envs, 1, num_threads=opts.procgen_threads)
+        evaluation = evaluate_track(agent_policy(agent, device, GREEDY["ppo"]), opts.env_id, "easy", BENCHMARK_EVAL,
+                                    num_episodes=opts.eval_episodes, num_envs=opts.num_envs, seed=1,
+                                    num_threads=opts.procgen_threads)
         result["eval_episodes_per_s"] = evaluation.episodes_per_second
     with tempfile.TemporaryDirectory() as output_dir:
         args = from_flat(Args, env_id=opts.env_id, num_envs=opts.num_envs, num_steps=opts.num_steps,
@@ -276,8 +280,8 @@ def run_dqn(opts: ThroughputOptions, perf: PerformanceOptions, device: torch.dev
         lambda: train_step(q_network, target_network, optimizer, memory, args).tolist(), opts.repeats * 4)
     result["update_s"] *= args.train_frequency
     if opts.eval_episodes:
-        evaluation = evaluate_track(agent_policy(q_network, device, greedy=True), opts.env_id, "easy",
-                                    "generalization", "test", opts.eval_episodes, opts.num_envs, 1,
+        evaluation = evaluate_track(agent_policy(q_network, device, GREEDY["dqn"]), opts.env_id, "easy", BENCHMARK_EVAL,
+                                    num_episodes=opts.eval_episodes, num_envs=opts.num_envs, seed=1,
                                     num_threads=opts.procgen_threads)
         result["eval_episodes_per_s"] = evaluation.episodes_per_second
     with tempfile.TemporaryDirectory() as output_dir:

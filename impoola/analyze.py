@@ -35,7 +35,7 @@ from impoola.analysis.translation import (
 from impoola.checkpoint import load_agent, resolve_checkpoint
 from impoola.cli import run_command
 from impoola.envs.procgen import ProcgenVecEnv, make_track_env
-from impoola.evaluation import Policy
+from impoola.eval_registry import GREEDY, Policy
 from impoola.models.agents import agent_policy
 from impoola.options import Checked, Float, Int, Maybe
 from impoola.rundir import check_output_dir
@@ -73,10 +73,10 @@ def rollout_dormant_metrics(
         raise ValueError(f"invalid dormant_envs {num_envs!r} / dormant_steps {num_steps!r}; valid: integers >= 1")
     seed = int(args.get("seed", 1))
     env = make_track_env(args["env_id"], args["distribution_mode"], args.get("track", "generalization"), "train",
-                         num_envs, seed, num_threads)
+                         num_envs, seed, num_threads=num_threads)
     torch.manual_seed(seed)
     try:
-        obs = collect_observations(agent_policy(agent, device, greedy=kind == "dqn"), env, num_steps)
+        obs = collect_observations(agent_policy(agent, device, greedy=GREEDY[kind]), env, num_steps)
     finally:
         env.close()
     return dormant_metrics(agent, dormant_batch(kind, torch.from_numpy(obs).to(device)), tau)

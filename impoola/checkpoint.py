@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import json
 import os
 import re
-import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -196,43 +194,3 @@ def load_agent(path: str | Path, device: str | torch.device = "cpu"):
         prepare_pruned(agent)
     load_state_strict(agent, payload["agent"], f"{args.get('encoder')} agent")
     return agent.to(device).eval(), args
-
-
-def saved_replay_step(directory: str | Path) -> int | None:
-    """The step counter of the replay memory ReplayMemory.save() wrote to `directory`; None when there is none."""
-    try:
-        return int(json.loads((Path(directory) / "meta.json").read_text())["counters"]["step"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def replay_matches(directory: str | Path) -> Callable[[dict], bool]:
-    """Whether a checkpoint was written together with the replay memory saved in `directory` (its `replay_step`)."""
-    saved = saved_replay_step(directory)
-    return lambda payload: saved is not None and payload.get("replay_step") == saved
-
-
-def restore_replay(memory, directory: str | Path, checkpoint: dict[str, Any]) -> bool:
-    """Load the replay memory saved with `checkpoint` into `memory`; False, with a warning, when there is none."""
-    if replay_matches(directory)(checkpoint):
-        memory.load(directory)
-        return True
-    print(f"warning: no replay memory saved in {str(directory)!r} belongs to the checkpoint at step "
-          f"{checkpoint['global_step']}; it is refilled from scratch", file=sys.stderr)
-    return False
-
-
-def check_replay_disk(directory: str | Path, nbytes: int) -> None:
-    """A one-line ValueError unless the disk of `directory` holds two saved replay memories of `nbytes` each."""
-    # Saving writes the new copy next to the old one, which is deleted afterwards: 2 x nbytes at the peak,
-    # counting what `directory` already holds.
-    directory = Path(directory).absolute()
-    held = sum(p.stat().st_size for p in directory.glob("*.npy")) if directory.is_dir() else 0
-    existing = directory
-    while not existing.exists():
-        existing = existing.parent
-    free, required = shutil.disk_usage(existing).free, 2 * nbytes - held
-    if free < required:
-        raise ValueError(f"invalid --save_buffer: the replay memory needs {required / 2**30:.1f} GiB free on "
-                         f"{str(existing)!r} (2 x {nbytes / 2**30:.1f} GiB while saving), {free / 2**30:.1f} GiB are "
-                         "free; valid: more free disk, a smaller --buffer_size, or no --save_buffer")

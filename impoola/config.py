@@ -9,12 +9,14 @@ from dataclasses import dataclass
 from typing import Literal
 
 from impoola.envs.games import DISTRIBUTION_MODES, GAMES, TRACKS, check_choice
+from impoola.models.encoders import ENCODERS, PE_PLACEMENTS
+from impoola.models.heads import HEADS
 from impoola.options import Checked, Float, Int, Maybe
 from impoola.presets import PRESETS
+from impoola.redo import REDO_MODES
 from impoola.rundir import check_name
 
-ENCODERS = ("impala", "impoola", "nature")
-DEFAULT_POOLING = {"impala": "flatten", "impoola": "avg", "nature": "flatten"}
+EncoderName = Literal[tuple(ENCODERS)]  # type: ignore[valid-type]  # the registry's families, as CLI choices
 PRECISIONS = ("float32", "bf16")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 WANDB_MODES = ("offline", "online", "disabled")
@@ -54,7 +56,7 @@ class ModelOptions(Checked):
     `_dropout<p>`. The training scripts append `BaselineOptions.suffix` (`_pruned`, `_redo`, ...).
     """
 
-    encoder: Literal["impala", "impoola", "nature"] = "impoola"
+    encoder: EncoderName = "impoola"
     """encoder family: impala (flatten), impoola (global average pooling) or nature"""
     scale: Float(0, 16, low_open=True) = 2
     """width scale τ: the Impala/Impoola channels are (16, 32, 32)·τ; nature τ=1..3 picks the plotted filters"""
@@ -74,11 +76,9 @@ class ModelOptions(Checked):
     """dropout probability right before the encoder's Linear(-> 256) (the ablation uses 0.1)"""
 
     def check(self) -> None:
-        """Rules between the model options and the shapes they imply."""
-        from impoola.models.encoders import IMPALA_CHANNELS, PE_PLACEMENTS
-        from impoola.models.heads import HEADS
-
-        check_choice("encoder", self.encoder, ENCODERS)
+        """Rules between the model options and the shapes they imply (the family's own: `check_options`)."""
+        check_choice("encoder", self.encoder, tuple(ENCODERS))
+        family = ENCODERS[self.encoder].encoder_class
         pooling = self.resolved_pooling()
         check_choice("pooling", pooling, tuple(sorted(HEADS)))
         check_choice("pe_placement", self.pe_placement, PE_PLACEMENTS)
@@ -90,40 +90,23 @@ class ModelOptions(Checked):
             raise ValueError(f"invalid cnn_filters {self.cnn_filters!r}; valid: positive integers")
         if self.dropout > 0 and pooling == "softmoe":
             raise ValueError("invalid dropout with pooling 'softmoe'; valid: 0 (SoftMoE has no Linear to drop into)")
-        if self.encoder != "nature":
-            narrowest = min(int(round(c * self.scale)) for c in IMPALA_CHANNELS)
-            if narrowest < 1:
-                raise ValueError(f"invalid scale {self.scale!r}: the narrowest conv layer would have {narrowest} "
-                                 f"channels; valid: scale >= {1 / (2 * min(IMPALA_CHANNELS)):g} (τ = 1..4 in the paper)")
-            return
-        if pooling not in ("flatten", "avg") or self.pool_size != 1:
-            raise ValueError(
-                f"invalid pooling {pooling!r} (k={self.pool_size}) for encoder 'nature'; valid: flatten, avg (k=1)"
-            )
-        if self.positional_encoding:
-            raise ValueError("invalid positional_encoding for encoder 'nature'; valid: impala, impoola")
-        filters = 4 if self.extra_stage else 3
-        if self.cnn_filters is not None and len(self.cnn_filters) != filters:
-            raise ValueError(f"invalid cnn_filters {self.cnn_filters!r}; valid: {filters} positive integers")
-        if self.cnn_filters is None and self.scale not in (1, 2, 3):
-            raise ValueError(f"invalid scale {self.scale!r} for encoder 'nature'; valid: 1, 2, 3 (or give --cnn_filters)")
+        family.check_options(self, pooling)
 
     def resolved_pooling(self) -> str:
-        return self.pooling if self.pooling is not None else DEFAULT_POOLING[self.encoder]
+        return self.pooling if self.pooling is not None else ENCODERS[self.encoder].default_pooling
 
     @property
     def model_name(self) -> str:
         """Stable short name used in run names, W&B tags and plots, e.g. impoola_s2 (suffixes: class docstring)."""
-        name = f"{self.encoder}_s{self.scale:g}"
-        if self.encoder == "nature" and self.cnn_filters is not None:
-            name = "nature_f" + "-".join(str(f) for f in self.cnn_filters)
+        family = ENCODERS[self.encoder]
+        name = family.encoder_class.name_stem(self.encoder, self)
         pooling = self.resolved_pooling()
-        if pooling != DEFAULT_POOLING[self.encoder]:
+        if pooling != family.default_pooling:
             name += f"_{pooling}"
         if self.pool_size != 1:
             name += f"_k{self.pool_size}"
         if self.extra_stage:
-            name += "_4conv" if self.encoder == "nature" else "_4seq"
+            name += family.encoder_class.extra_stage_suffix
         if self.positional_encoding:
             name += "_pe" if self.pe_placement == "first" else f"_pe_{self.pe_placement}"
         if self.dropout > 0:
@@ -151,6 +134,9 @@ class BaselineOptions(Checked):
     """PPO iterations between ReDo resets"""
     redo_tau: Float(0, 1) = 0.025
     """dormant threshold: a unit's mean ReLU activation / its layer's mean <= tau"""
+    redo_mode: Literal["dataflow", "release", "published"] = "dataflow"
+    """dataflow: reset on the real dataflow; release: the release's reset function; published: measure, never reset
+    (what produced the paper's "Impala + ReDo" curve: the release never called its reset)"""
 
     def check(self) -> None:
         """Rules between the baseline options."""
@@ -160,16 +146,32 @@ class BaselineOptions(Checked):
                 f"invalid pruning_start/pruning_end {self.pruning_start!r}/{self.pruning_end!r}; "
                 "valid: 0 <= start <= end <= 1"
             )
+        check_choice("redo_mode", self.redo_mode, REDO_MODES)
         if self.pruning and self.redo:
             raise ValueError("invalid combination --pruning --redo; valid: one baseline per run")
 
     @property
     def suffix(self) -> str:
-        """Model-name suffix of the enabled baseline: _pruned, _pruned_global, _redo or empty."""
+        """Model-name suffix of the enabled baseline: _pruned, _pruned_global, _redo[_release|_published] or empty."""
         if self.pruning:
             return "_pruned" if self.pruning_mode == "layer" else "_pruned_global"
-        return "_redo" if self.redo else ""
+        if not self.redo:
+            return ""
+        return "_redo" if self.redo_mode == "dataflow" else f"_redo_{self.redo_mode}"
 
+
+
+def check_baseline_model(model: ModelOptions, baselines: BaselineOptions) -> None:
+    """Rules between a model and its baseline: ReDo must be able to map the head's inputs to the encoder's units."""
+    if not baselines.redo:
+        return
+    pooling = model.resolved_pooling()
+    if pooling == "softmoe" and baselines.redo_mode != "published":
+        raise ValueError(f"invalid --redo with pooling 'softmoe' (redo_mode {baselines.redo_mode!r}: the encoder has "
+                         "no Linear to reset); valid: redo_mode published, or another pooling")
+    if pooling == "depthwise" and baselines.redo_mode == "release":
+        raise ValueError("invalid redo_mode 'release' with pooling 'depthwise' (its head does not read the units by "
+                         "the release's rule); valid: redo_mode dataflow or published, or another pooling")
 
 def parse_signal(name: str) -> signal.Signals:
     """A catchable signal from its name (SIGTERM, TERM, usr2, ...); a one-line ValueError otherwise."""

@@ -26,44 +26,19 @@ import tyro
 
 from impoola.analysis.cli import DeviceOptions, agent_kind, default_out_dir, parse_choices, run_label
 from impoola.checkpoint import load_agent, resolve_checkpoint
+from impoola.analysis.video import record_episodes
 from impoola.cli import run_command
+from impoola.envs.games import normalized_score
+from impoola.eval_registry import EVAL_TRACKS, GREEDY, eval_track_specs
 from impoola.options import Checked, Float, Int, Maybe
 from impoola.rundir import check_output_dir
-from impoola.envs.games import level_range, normalized_score
 from impoola.evaluation import evaluate_track
 from impoola.models.agents import agent_policy
 from impoola.runlog import write_json
 
-EVAL_TRACKS = ("train", "test", "finetuning", "noise")
 DEFAULT_NOISE_STDS = (5.0, 15.0, 30.0)
 CSV_FIELDS = ("track", "mean_return", "normalized_score", "std_return", "mean_length", "num_episodes",
               "start_level", "num_levels", "noise_std", "video")
-
-
-@dataclass
-class TrackSpec:
-    """One evaluation: a result name, the (track, split) whose levels it uses, and the pixel noise."""
-
-    name: str
-    track: str
-    split: str
-    noise_std: float = 0.0
-
-
-def track_specs(tracks: list[str], run_track: str, noise_stds: tuple[float, ...]) -> list[TrackSpec]:
-    """The evaluations the requested tracks stand for, on the levels of the run's own track."""
-    specs = []
-    for name in tracks:
-        if name in ("train", "test"):
-            specs.append(TrackSpec(name, run_track, name))
-        elif name == "finetuning":
-            specs.append(TrackSpec(name, "finetuning", "train"))
-        else:
-            for std in noise_stds:
-                if std <= 0:
-                    raise ValueError(f"invalid noise_stds value {std!r}; valid: positive numbers such as 5 15 30")
-                specs.append(TrackSpec(f"noise_{std:g}", "efficiency", "test", float(std)))
-    return specs
 
 
 def evaluate_checkpoint(
@@ -85,7 +60,7 @@ def evaluate_checkpoint(
     The envs are seeded with the run's seed unless `seed` is given; PPO samples its actions and DQN acts
     greedily (the release's evaluation) unless `greedy` is given. Returns the content of results.json.
     """
-    tracks = tuple(parse_choices("track", ",".join(tracks), EVAL_TRACKS))
+    tracks = tuple(parse_choices("track", ",".join(tracks), tuple(EVAL_TRACKS)))
     for name, value in (("num_episodes", num_episodes), ("num_envs", num_envs), ("video_episodes", video_episodes)):
         if value < 1:
             raise ValueError(f"invalid {name} {value!r}; valid: an integer >= 1")
@@ -95,15 +70,16 @@ def evaluate_checkpoint(
     env_id, mode = args["env_id"], args["distribution_mode"]
     run_track = args.get("track", "generalization")
     seed = int(args.get("seed", 1)) if seed is None else seed
-    greedy = (kind == "dqn") if greedy is None else greedy
+    greedy = GREEDY[kind] if greedy is None else greedy
+    specs = eval_track_specs(list(tracks), run_track, tuple(noise_stds))
     out = check_output_dir("out", out if out is not None else default_out_dir(path, "eval"))
     torch.manual_seed(seed)
     policy = agent_policy(agent, torch.device(device), greedy=greedy)
     results = {}
-    for spec in track_specs(list(tracks), run_track, tuple(noise_stds)):
-        result = evaluate_track(policy, env_id, mode, spec.track, spec.split, num_episodes, num_envs, seed,
-                                spec.noise_std, num_threads)
-        start_level, num_levels = level_range(spec.track, mode, spec.split)
+    for spec in specs:
+        result = evaluate_track(policy, env_id, mode, spec, num_episodes=num_episodes, num_envs=num_envs, seed=seed,
+                                num_threads=num_threads)
+        start_level, num_levels = spec.levels(mode)
         row = {
             "track": spec.name,
             "mean_return": result.mean_return,
@@ -117,10 +93,8 @@ def evaluate_checkpoint(
             "video": None,
         }
         if capture_video:
-            from impoola.analysis.video import record_episodes
-
-            video = record_episodes(policy, env_id, out / "videos" / f"{spec.name}.mp4", video_episodes, mode,
-                                    spec.track, spec.split, seed, spec.noise_std)
+            video = record_episodes(policy, env_id, out / "videos" / f"{spec.name}.mp4", video_episodes,
+                                    distribution_mode=mode, spec=spec, seed=seed)
             row["video"] = str(video.path)
         results[spec.name] = row
         print(f"{spec.name}: mean return {row['mean_return']:.3f}, normalized score {row['normalized_score']:.3f} "
@@ -164,7 +138,7 @@ class EvaluateOptions(Checked):
     device: DeviceOptions = field(default_factory=DeviceOptions)
 
     def check(self) -> None:
-        parse_choices("track", self.tracks, EVAL_TRACKS)
+        parse_choices("track", self.tracks, tuple(EVAL_TRACKS))
         if self.out is not None:
             check_output_dir("out", self.out)
 
@@ -172,7 +146,7 @@ class EvaluateOptions(Checked):
 def evaluate_command(options: EvaluateOptions) -> None:
     """Run the evaluation the command line asked for."""
     evaluate_checkpoint(
-        options.checkpoint, tuple(parse_choices("track", options.tracks, EVAL_TRACKS)), options.num_episodes,
+        options.checkpoint, tuple(parse_choices("track", options.tracks, tuple(EVAL_TRACKS))), options.num_episodes,
         options.num_envs, options.noise_stds, options.seed, options.greedy, options.capture_video,
         options.video_episodes, options.out, options.device.apply(), options.device.num_threads,
     )

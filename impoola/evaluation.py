@@ -1,9 +1,11 @@
-"""Policy evaluation on vectorized Procgen envs with episodes allocated equally to the envs up front."""
+"""Policy evaluation on vectorized Procgen envs with episodes allocated equally to the envs up front.
+
+What is evaluated, when and under which keys is decided in `impoola.eval_registry`.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,11 +13,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from impoola.analysis.video import record_episodes
 from impoola.config import EnvOptions
 from impoola.envs.games import normalized_score
-from impoola.envs.procgen import make_track_env
-
-Policy = Callable[[np.ndarray], np.ndarray]
+from impoola.eval_registry import GREEDY, METRIC_KEYS, EvalSpec, Policy, training_evaluations
+from impoola.models.agents import DQNAgent, PPOAgent, agent_policy
 
 
 @dataclass
@@ -69,16 +71,15 @@ def evaluate_track(
     policy: Policy,
     env_id: str,
     distribution_mode: str,
-    track: str,
-    split: str,
+    spec: EvalSpec,
+    *,
     num_episodes: int,
     num_envs: int,
     seed: int,
-    noise_std: float = 0.0,
     num_threads: int | None = None,
 ) -> EvalResult:
-    """Evaluate `policy` on a fresh env of the track's split (seeded with `seed`), then close the env."""
-    env = make_track_env(env_id, distribution_mode, track, split, num_envs, seed, num_threads, noise_std)
+    """Evaluate `policy` on a fresh env of `spec` (seeded with `seed`), then close the env."""
+    env = spec.make_env(env_id, distribution_mode, num_envs=num_envs, seed=seed, num_threads=num_threads)
     try:
         return evaluate(policy, env, num_episodes)
     finally:
@@ -86,39 +87,39 @@ def evaluate_track(
 
 
 def evaluate_scores(
-    agent: torch.nn.Module,
+    agent: PPOAgent | DQNAgent,
     env: EnvOptions,
     seed: int,
     num_envs: int,
     device: torch.device,
+    algo: str,
+    phase: str,
     num_episodes: int,
-    splits: tuple[str, ...],
-    greedy: bool,
     video_path: Path | None = None,
 ) -> dict[str, float]:
-    """Mean return, normalized score and episodes/s of a training script's agent on its track's splits.
+    """Mean return, normalized score and episodes/s of a training run's agent: the registry's `phase` evaluations.
 
-    Returns are raw (no reward scaling); the agent runs with the run's speed options (channels-last, bf16).
-    `env` is the run's environment options; `num_envs` the parallel evaluation envs. PPO samples from its policy (greedy=False), DQN acts greedily. The efficiency track trains
-    on the full distribution, so its result is logged under both the train and the test keys. With
-    `video_path`, one more episode of the first split is recorded there as an MP4.
+    Returns are raw (no reward scaling); the agent runs with the run's speed options (channels-last, bf16) and
+    the registry's policy for `algo` (PPO samples, DQN is greedy). `env` is the run's environment options, `seed`
+    its seed and `num_envs` the parallel evaluation envs. Each result is logged under the keys of every split with
+    the same levels (see `impoola.eval_registry`). With `video_path`, one more episode of the first evaluation's
+    levels is recorded there as an MP4.
     """
-    from impoola.analysis.video import record_episodes
-    from impoola.models.agents import agent_policy
-
     was_training = agent.training
     agent.eval()
-    policy = agent_policy(agent, device, greedy)
+    policy = agent_policy(agent, device, GREEDY[algo])
+    evaluations = training_evaluations(algo, phase, env.track, env.distribution_mode)
     scores = {}
-    for split in splits:
-        result = evaluate_track(policy, env.env_id, env.distribution_mode, env.track, split, num_episodes,
-                                num_envs, seed, num_threads=env.procgen_threads)
-        scores[f"charts/eval_episodes_per_second_{split}"] = result.episodes_per_second
-        for key in (("train", "test") if env.track == "efficiency" else (split,)):
-            scores[f"scores/eval_avg_return_{key}"] = result.mean_return
-            scores[f"scores/normalized_score_{key}"] = normalized_score(
-                env.env_id, env.distribution_mode, result.mean_return)
+    for evaluation in evaluations:
+        result = evaluate_track(policy, env.env_id, env.distribution_mode, evaluation.spec,
+                                num_episodes=num_episodes, num_envs=num_envs,
+                                seed=seed, num_threads=env.procgen_threads)
+        values = (result.mean_return, normalized_score(env.env_id, env.distribution_mode, result.mean_return),
+                  result.episodes_per_second)
+        for split in evaluation.keys:
+            scores.update({key.format(split=split): value for key, value in zip(METRIC_KEYS, values)})
     if video_path is not None:
-        record_episodes(policy, env.env_id, video_path, 1, env.distribution_mode, env.track, splits[0], seed)
+        record_episodes(policy, env.env_id, video_path, distribution_mode=env.distribution_mode,
+                        spec=evaluations[0].spec, seed=seed)
     agent.train(was_training)
     return scores

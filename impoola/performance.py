@@ -63,6 +63,11 @@ def keep_freed_host_memory() -> bool:
         return False
 
 
+def allows_tf32(options: PerformanceOptions, device: torch.device) -> bool:
+    """Whether TF32 matrix math is turned on: with bf16 on CUDA only (float32 runs keep torch's own settings)."""
+    return options.precision == "bf16" and device.type == "cuda"
+
+
 def configure_torch(options: PerformanceOptions, device: torch.device) -> None:
     """Process-wide settings: torch threads, malloc reuse, no distribution argument checks (each a device sync), TF32
     with bf16."""
@@ -71,7 +76,7 @@ def configure_torch(options: PerformanceOptions, device: torch.device) -> None:
     if options.torch_threads is not None:
         torch.set_num_threads(options.torch_threads)
     torch.distributions.Distribution.set_default_validate_args(False)
-    if options.precision == "bf16" and device.type == "cuda":
+    if allows_tf32(options, device):
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     if options.precision == "bf16" and not native_bf16(device):
@@ -111,42 +116,64 @@ def compiled(fn: Fn, options: PerformanceOptions, device: torch.device) -> Fn:
     return torch.compile(fn, mode=resolved_compile_mode(options, device), dynamic=False)  # type: ignore[return-value]
 
 
+class StepPacking:
+    """Byte layout of one env step in one uint8 buffer: observations (uint8), rewards (float32), dones (bool).
+
+    The rewards start at the first 4-byte boundary after the frames, so that both numpy and torch can view them as
+    float32 in place. `pack` writes a step into a host buffer; `unpack` views a (copied) buffer as the step.
+    """
+
+    def __init__(self, num_envs: int, obs_shape: tuple[int, ...]):
+        self.obs_shape = (num_envs, *obs_shape)
+        self.obs_bytes = math.prod(self.obs_shape)
+        self.rewards_offset = -(-self.obs_bytes // 4) * 4
+        self.dones_offset = self.rewards_offset + 4 * num_envs
+        self.nbytes = self.dones_offset + num_envs
+
+    def pack(self, buffer: np.ndarray, obs: np.ndarray, rewards: np.ndarray, dones: np.ndarray) -> None:
+        """Write one step into `buffer` (uint8, `nbytes` long); rewards are cast to float32, dones to bool."""
+        buffer[: self.obs_bytes].reshape(self.obs_shape)[...] = obs
+        buffer[self.rewards_offset: self.dones_offset].view(np.float32)[...] = rewards
+        buffer[self.dones_offset: self.nbytes].view(np.bool_)[...] = dones
+
+    def unpack(self, packed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(observations uint8, rewards float32, dones float32) of a packed buffer, on its device."""
+        return (packed[: self.obs_bytes].view(self.obs_shape),
+                packed[self.rewards_offset: self.dones_offset].view(torch.float32),
+                packed[self.dones_offset: self.nbytes].view(torch.bool).float())
+
+
 class StepTransfer:
     """One env step's observations, rewards and dones to the device in one copy (zero-copy views on the CPU).
 
-    On CUDA they are packed into one pinned buffer and sent with a single non-blocking copy; the returned tensors
-    are views of that step's device copy (observations uint8, rewards float32, dones float32).
+    Packed (the default on CUDA), they are written into one host buffer (pinned on CUDA) and sent with a single
+    non-blocking copy; the returned tensors are views of that step's copy (observations uint8, rewards float32,
+    dones float32). On the CPU, `packed=True` runs the same packing with a plain copy in place of the transfer.
     """
 
-    def __init__(self, num_envs: int, obs_shape: tuple[int, ...], device: torch.device):
+    def __init__(self, num_envs: int, obs_shape: tuple[int, ...], device: torch.device, packed: bool | None = None):
         self.device = device
-        self.num_envs = num_envs
-        self.obs_shape = (num_envs, *obs_shape)
-        self.obs_bytes = math.prod(self.obs_shape)
-        if device.type == "cuda":
-            # Layout: observations (uint8), rewards (float32, 4-byte aligned after the frames), dones (bool).
-            self.host = torch.empty(self.obs_bytes + 5 * num_envs, dtype=torch.uint8, pin_memory=True)
-            packed = self.host.numpy()
-            self.host_obs = packed[: self.obs_bytes].reshape(self.obs_shape)
-            self.host_rewards = packed[self.obs_bytes: self.obs_bytes + 4 * num_envs].view(np.float32)
-            self.host_dones = packed[self.obs_bytes + 4 * num_envs:].view(np.bool_)
-            self.copied = torch.cuda.Event()
+        self.packed = device.type == "cuda" if packed is None else packed
+        self.layout = StepPacking(num_envs, obs_shape)
+        if self.packed:
+            on_cuda = device.type == "cuda"
+            self.host = torch.empty(self.layout.nbytes, dtype=torch.uint8, pin_memory=on_cuda)
+            self.copied = torch.cuda.Event() if on_cuda else None
 
     def __call__(self, obs: np.ndarray, rewards: np.ndarray, dones: np.ndarray
                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(observations, rewards, dones) on the device."""
-        if self.device.type != "cuda":
+        if not self.packed:
             return (torch.from_numpy(obs).to(self.device), torch.from_numpy(np.asarray(rewards, np.float32)).to(
                 self.device), torch.from_numpy(dones).to(self.device, torch.float32))
-        self.copied.synchronize()  # never waits in the training loops: the actions' copy back came after it
-        self.host_obs[...] = obs
-        self.host_rewards[...] = rewards
-        self.host_dones[...] = dones
+        if self.copied is not None:
+            self.copied.synchronize()  # never waits in the training loops: the actions' copy back came after it
+        self.layout.pack(self.host.numpy(), obs, rewards, dones)
+        if self.copied is None:
+            return self.layout.unpack(self.host.to(self.device, copy=True))
         packed = self.host.to(self.device, non_blocking=True)
         self.copied.record()
-        n, o = self.num_envs, self.obs_bytes
-        return (packed[:o].view(self.obs_shape), packed[o: o + 4 * n].view(torch.float32),
-                packed[o + 4 * n:].view(torch.bool).float())
+        return self.layout.unpack(packed)
 
 
 def select_device(use_cuda: bool) -> torch.device:

@@ -1,8 +1,8 @@
-"""Finished runs (local run directories, W&B, or an exported CSV) as one tidy table.
+"""Finished runs (local run directories, W&B, an exported CSV, or the shipped example) as one tidy table.
 
 Columns: model, game, seed, step, metric, value (one row per logged value), plus the run's metadata
 run, encoder, scale, distribution_mode, track, exp_name. W&B exports are cached to disk as CSV so that
-re-plotting needs no network.
+re-plotting needs no network. The example (`load_example`, source "example") is OpenAI's published PPO runs.
 """
 
 from __future__ import annotations
@@ -18,7 +18,10 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import pandas as pd
 
+from impoola import reference_curves
 from impoola.envs.games import DISTRIBUTION_MODES, GAMES, normalized_score
+from impoola.models.encoders import ENCODERS
+from plot_utils import published
 
 COLUMNS = ("model", "game", "seed", "step", "metric", "value")
 META_COLUMNS = ("run", "encoder", "scale", "distribution_mode", "track", "exp_name")
@@ -39,7 +42,11 @@ NORMALIZED_FROM_RAW = {
 }
 DEFAULT_LABEL_KEYS = ("model_name",)
 DEFAULT_CACHE_DIR = ".plot_cache"
-_MODEL_TAG = re.compile(r"^(?:impala|impoola|nature)_(?:s\d+(?:\.\d+)?|f[\d-]+)(?:_[\w.-]+)?$")
+EXAMPLE_SOURCE = "example"
+EXAMPLE_MODEL = "impala_s1 (train-procgen)"
+EXAMPLE_EXP_NAME = "train-procgen"
+EXAMPLE_EVERY = 16  # of the published updates, keep 1, 17, 33, ... (about 100 points per 25M-step curve)
+_MODEL_TAG = re.compile(rf"^(?:{'|'.join(map(re.escape, ENCODERS))})_(?:s\d+(?:\.\d+)?|f[\d-]+)(?:_[\w.-]+)?$")
 _ENV_ID = re.compile(r"^(?:procgen[-:])?([a-z]+)(?:-v\d+)?$")
 
 
@@ -278,8 +285,46 @@ def parse_filters(items: Sequence[str]) -> dict[str, Any]:
     return config
 
 
+def load_example(max_steps: int = reference_curves.PAPER_BUDGET_STEPS, every: int = EXAMPLE_EVERY) -> pd.DataFrame:
+    """OpenAI's published PPO runs (`impoola.reference_curves`) as a tidy table of one model, `EXAMPLE_MODEL`.
+
+    16 games x 3 runs (seeds 0-2), easy mode, 200 training levels, Impala-CNN τ=1 with train-procgen's settings
+    (`table.attrs["settings"]`; `table.attrs["source"]` says where the numbers come from). Up to `max_steps` (the
+    paper's 25M-step budget) every `every`-th published update and the last one. `eprewmean` of the training
+    worker becomes `scores/normalized_score_train`, that of the full-distribution worker
+    `scores/normalized_score_test`, normalized with this package's constants (easy mode). Note that `eprewmean` is
+    the running mean of the last 100 episodes of the sampling policy, not a separate evaluation. Each run also
+    logs `charts/total_network_params` (626,256) at its first step.
+    """
+    if every < 1 or max_steps < reference_curves.STEPS_PER_UPDATE:
+        raise ValueError(f"every {every} must be >= 1 and max_steps {max_steps} >= one update "
+                         f"({reference_curves.STEPS_PER_UPDATE} steps)")
+    curves = reference_curves.load()
+    updates = curves["update"]
+    final = updates[updates <= max_steps // reference_curves.STEPS_PER_UPDATE].max()
+    curves = curves[(updates <= final) & (((updates - 1) % every == 0) | (updates == final))]
+    settings = reference_curves.SETTINGS
+    mode = settings["distribution_mode"]
+    values = [normalized_score(game, mode, value) for game, value in zip(curves.game, curves.eprewmean)]
+    table = pd.DataFrame({
+        "model": EXAMPLE_MODEL, "game": curves.game, "seed": curves.run, "step": curves.total_timesteps,
+        "metric": "scores/normalized_score_" + curves.split, "value": values,
+        "run": curves.game + "__" + EXAMPLE_EXP_NAME + "__run" + curves.run.astype(str),
+        "encoder": settings["encoder"], "scale": settings["scale"], "distribution_mode": mode,
+        "track": "generalization", "exp_name": EXAMPLE_EXP_NAME,
+    })
+    # train-procgen's network is this package's Impala-CNN τ=1 PPO agent, layer for layer: the same parameter count
+    first = table.drop_duplicates("run").assign(metric=PARAMS_METRIC,
+                                                value=float(published.PARAM_COUNTS["impala"][1]))
+    table = _finish([table, first], "the shipped reference curves")
+    table.attrs.update(source=reference_curves.SOURCE, settings=dict(settings))
+    return table
+
+
 def load_runs(source: str | Path, **kwargs: Any) -> pd.DataFrame:
-    """Dispatch on `source`: "wandb" (needs entity= and project=), a tidy CSV file, or a directory of runs."""
+    """Dispatch on `source`: "wandb" (needs entity= and project=), "example", a tidy CSV file, or a run directory."""
+    if str(source) == EXAMPLE_SOURCE:
+        return load_example()
     if str(source) == "wandb":
         return load_wandb(kwargs.pop("entity"), kwargs.pop("project"), **kwargs)
     if Path(source).is_file():

@@ -1,6 +1,7 @@
 """The paper's figures (PDF and PNG, matplotlib Agg canvases, no LaTeX) and the one-command CLI.
 
     python -m plot_utils.figures --source runs/ --out figures/
+    python -m plot_utils.figures --source example --out figures/        # OpenAI's published PPO runs, no runs needed
     python -m plot_utils.figures --source wandb --entity E --project P --tags paper --filter distribution_mode=easy
     python -m plot_utils.figures --out figures/ --figures scaling        # the published Figure 1 alone
 """
@@ -19,6 +20,7 @@ import pandas as pd
 from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 
 from impoola.cli import run_command
@@ -27,13 +29,14 @@ from impoola.rundir import check_output_dir, check_output_file
 from plot_utils import data, published, stats, tables
 
 FORMATS = ("pdf", "png")
+DPI = 150
 TEST_METRIC = "scores/normalized_score_test"
 TRAIN_METRIC = "scores/normalized_score_train"
 DORMANT_METRICS = ("dormant_neurons/dormant_fraction",)
 FIGURES = ("game_curves", "aggregate_curves", "final_intervals", "scaling", "train_test", "dormant", "profiles",
            "poi", "tables")
 STEPS_LABEL = "Environment steps (M)"
-_WIDTH_TOKEN = r"_s\d+(?:\.\d+)?(?=_|$)"
+_WIDTH_TOKEN = r"_s\d+(?:\.\d+)?(?=[_ ]|$)"
 
 
 def new_figure(width: float, height: float) -> Figure:
@@ -43,13 +46,14 @@ def new_figure(width: float, height: float) -> Figure:
     return fig
 
 
-def save_figure(fig: Figure, out: str | Path, name: str, formats: Sequence[str] = FORMATS) -> list[Path]:
-    """Write `fig` as out/name.<format> for each format and return the paths."""
+def save_figure(fig: Figure, out: str | Path, name: str, formats: Sequence[str] = FORMATS, dpi: int = DPI
+                ) -> list[Path]:
+    """Write `fig` as out/name.<format> for each format (raster formats at `dpi`) and return the paths."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{name}.{fmt}" for fmt in formats]
     for path in paths:
-        fig.savefig(path, dpi=150)
+        fig.savefig(path, dpi=dpi)
     return paths
 
 
@@ -76,6 +80,20 @@ def _legend(fig: Figure, axes: Axes) -> None:
     fig.legend(handles, labels, loc="outside upper center", ncols=min(len(labels), 4), frameon=False)
 
 
+def draw_curve(ax: Axes, x: Any, y: Any, lower: Any, upper: Any, color: Any, label: str, linestyle: str = "-",
+               alpha: float = 0.2) -> None:
+    """A curve and its interval band; a curve of a single point is a marker with an error bar (hollow if not solid)."""
+    x, y, lower, upper = (np.asarray(values, dtype=float) for values in (x, y, lower, upper))
+    if len(x) == 1:
+        yerr = np.maximum(np.vstack([y - lower, upper - y]), 0.0)
+        bars = ax.errorbar(x, y, yerr=yerr, fmt="o", color=color, label=label, capsize=3,
+                           markerfacecolor=color if linestyle == "-" else "white")
+        bars.lines[2][0].set_linestyle(linestyle)
+        return
+    ax.plot(x, y, linestyle, color=color, label=label)
+    ax.fill_between(x, lower, upper, color=color, alpha=alpha)
+
+
 def plot_game_curves(curves: pd.DataFrame, ylabel: str, colors: Mapping[str, Any] | None = None) -> Figure:
     """Per-game learning curves, mean ± std over seeds (`stats.mean_curves` grouped by model and game)."""
     games = stats.game_order(curves.game.unique())
@@ -88,9 +106,8 @@ def plot_game_curves(curves: pd.DataFrame, ylabel: str, colors: Mapping[str, Any
     for ax, game in zip(axes, games):
         for model in models:
             rows = curves[(curves.game == game) & (curves.model == model)]
-            x = rows.step / 1e6
-            ax.plot(x, rows["mean"], color=colors[model], label=model)
-            ax.fill_between(x, rows["mean"] - rows["std"], rows["mean"] + rows["std"], color=colors[model], alpha=0.2)
+            draw_curve(ax, rows.step / 1e6, rows["mean"], rows["mean"] - rows["std"], rows["mean"] + rows["std"],
+                       colors[model], model)
         ax.set_title(game)
         ax.grid(alpha=0.3)
     for ax in axes[len(games):]:
@@ -109,8 +126,7 @@ def plot_aggregate_curves(curves: pd.DataFrame, ylabel: str, colors: Mapping[str
     ax = fig.subplots()
     for model in models:
         rows = curves[curves.model == model]
-        ax.plot(rows.step / 1e6, rows.iqm, color=colors[model], label=model)
-        ax.fill_between(rows.step / 1e6, rows.lower, rows.upper, color=colors[model], alpha=0.2)
+        draw_curve(ax, rows.step / 1e6, rows.iqm, rows.lower, rows.upper, colors[model], model)
     ax.set_xlabel(STEPS_LABEL)
     ax.set_ylabel(f"IQM {ylabel}")
     ax.grid(alpha=0.3)
@@ -118,8 +134,24 @@ def plot_aggregate_curves(curves: pd.DataFrame, ylabel: str, colors: Mapping[str
     return fig
 
 
+def draw_interval(ax: Axes, y: float, value: float, lower: float, upper: float, color: Any) -> None:
+    """A horizontal interval bar at row `y` and a marker at its point estimate, visible even if the bar has no width.
+
+    The axes' x limits get a margin beyond the outermost bar, so that a point on an interval's end (a
+    probability of 1.0 with the interval [1.0, 1.0]) is not hidden under the frame.
+    """
+    ax.barh(y, upper - lower, left=lower, height=0.6, color=color, alpha=0.75)
+    ax.plot([value], [y], marker="o", markersize=7, color="black", markeredgecolor="white", linestyle="none",
+            zorder=3)
+    ax.use_sticky_edges = False
+    ax.margins(x=0.05)
+
+
 def plot_final_intervals(aggregates: pd.DataFrame, colors: Mapping[str, Any] | None = None) -> Figure:
-    """Point estimates and 95% CIs of each aggregate (one panel each), one row per model (`stats.aggregate_scores`)."""
+    """Point estimates (markers) and 95% CIs (bars) of each aggregate (one panel each), one row per model.
+
+    `aggregates` as `stats.aggregate_scores` returns it.
+    """
     models = _ordered(aggregates.model, colors)
     names = list(dict.fromkeys(aggregates["aggregate"]))
     colors = colors or model_colors(models)
@@ -128,8 +160,7 @@ def plot_final_intervals(aggregates: pd.DataFrame, colors: Mapping[str, Any] | N
     for ax, name in zip(axes, names):
         for y, model in enumerate(models):
             row = aggregates[(aggregates.model == model) & (aggregates["aggregate"] == name)].iloc[0]
-            ax.barh(y, row.upper - row.lower, left=row.lower, height=0.6, color=colors[model], alpha=0.75)
-            ax.vlines(row.value, y - 0.3, y + 0.3, color="black", linewidth=1.5)
+            draw_interval(ax, y, row.value, row.lower, row.upper, colors[model])
         ax.set_title(name)
         ax.grid(axis="x", alpha=0.3)
     axes[0].set_yticks(range(len(models)), models)
@@ -156,12 +187,17 @@ def scaling_points(aggregates: pd.DataFrame, info: pd.DataFrame) -> pd.DataFrame
 
 
 def _scaling_series(ax: Axes, points: pd.DataFrame, style: str, suffix: str = "", hollow: bool = False) -> None:
-    """One line per family through its τ points, with error bars and τ labels."""
+    """One line per family through its τ points, with error bars and τ labels; the paper's families keep their colours,
+    other families get the other tab10 colours."""
+    known = set(published.FAMILY_COLORS.values())
+    spare = [color for color in map(to_hex, colormaps["tab10"].colors) if color not in known]
+    unknown = [family for family in points.family.unique() if family not in published.FAMILY_COLORS]
+    colors = {**published.FAMILY_COLORS, **{family: spare[i % len(spare)] for i, family in enumerate(unknown)}}
     for family, rows in points.groupby("family", sort=False):
         rows = rows.sort_values("params")
         x, y = rows.params.to_numpy(float), rows.iqm.to_numpy(float)
         yerr = np.vstack([y - rows.lower.to_numpy(float), rows.upper.to_numpy(float) - y])
-        line = ax.errorbar(x, y, yerr=yerr, fmt=style, color=published.FAMILY_COLORS.get(family), capsize=3,
+        line = ax.errorbar(x, y, yerr=yerr, fmt=style, color=colors[family], capsize=3,
                            label=f"{published.FAMILY_LABELS.get(family, family)}{suffix}",
                            markerfacecolor="none" if hollow else None)
         for px, py, scale in zip(x, y, rows.scale):
@@ -201,8 +237,8 @@ def plot_train_test(train: pd.DataFrame, test: pd.DataFrame, colors: Mapping[str
     for curves, style, split in ((train, "--", "train"), (test, "-", "test")):
         for model in models:
             rows = curves[curves.model == model]
-            ax.plot(rows.step / 1e6, rows.iqm, style, color=colors[model], label=f"{model} ({split})")
-            ax.fill_between(rows.step / 1e6, rows.lower, rows.upper, color=colors[model], alpha=0.15)
+            draw_curve(ax, rows.step / 1e6, rows.iqm, rows.lower, rows.upper, colors[model], f"{model} ({split})",
+                       style, alpha=0.15)
     ax.set_xlabel(STEPS_LABEL)
     ax.set_ylabel("IQM normalized score")
     ax.grid(alpha=0.3)
@@ -219,9 +255,8 @@ def plot_dormant(curves: Mapping[str, pd.DataFrame], colors: Mapping[str, Any] |
     for ax, (metric, frame) in zip(axes, curves.items()):
         for model in models:
             rows = frame[frame.model == model]
-            ax.plot(rows.step / 1e6, rows["mean"], color=colors[model], label=model)
-            ax.fill_between(rows.step / 1e6, rows["mean"] - rows["std"], rows["mean"] + rows["std"],
-                            color=colors[model], alpha=0.2)
+            draw_curve(ax, rows.step / 1e6, rows["mean"], rows["mean"] - rows["std"], rows["mean"] + rows["std"],
+                       colors[model], model)
         ax.set_title(metric_label(metric))
         ax.set_xlabel(STEPS_LABEL)
         ax.grid(alpha=0.3)
@@ -252,8 +287,7 @@ def plot_profiles(taus: np.ndarray, profiles: Mapping[str, np.ndarray], cis: Map
     fig = new_figure(5.0, 4.0)
     ax = fig.subplots()
     for model, profile in profiles.items():
-        ax.plot(taus, profile, color=colors[model], label=model)
-        ax.fill_between(taus, cis[model][0], cis[model][1], color=colors[model], alpha=0.2)
+        draw_curve(ax, taus, profile, cis[model][0], cis[model][1], colors[model], model)
     ax.set_xlabel("Normalized score (τ)")
     ax.set_ylabel("Fraction of runs with score > τ")
     ax.grid(alpha=0.3)
@@ -262,12 +296,11 @@ def plot_profiles(taus: np.ndarray, profiles: Mapping[str, np.ndarray], cis: Map
 
 
 def plot_poi(poi: pd.DataFrame) -> Figure:
-    """Probability of improvement P(X > Y) with 95% CIs, one row per pair."""
+    """Probability of improvement P(X > Y) (markers) with 95% CIs (bars), one row per pair."""
     fig = new_figure(5.0, 0.5 * len(poi) + 1.2)
     ax = fig.subplots()
     for y, row in enumerate(poi.itertuples()):
-        ax.barh(y, row.upper - row.lower, left=row.lower, height=0.6, color="#1f77b4", alpha=0.75)
-        ax.vlines(row.probability, y - 0.3, y + 0.3, color="black")
+        draw_interval(ax, y, row.probability, row.lower, row.upper, "#1f77b4")
     ax.set_yticks(range(len(poi)), [f"P({row.x} > {row.y})" for row in poi.itertuples()])
     ax.axvline(0.5, color="gray", linestyle=":")
     ax.invert_yaxis()
@@ -291,6 +324,7 @@ def make_figures(
     compare: Sequence[tuple[str, str]] = (),
     show_published: bool = True,
     formats: Sequence[str] = FORMATS,
+    dpi: int = DPI,
 ) -> list[Path]:
     """Every requested figure (and the tables) of the runs in `table`; figures whose metrics are missing are skipped."""
     out = Path(out)
@@ -302,21 +336,21 @@ def make_figures(
     aggregates = stats.aggregate_scores(scores, reps=reps, seed=seed)
     if "game_curves" in figures:
         curves = stats.mean_curves(table, metric, ("model", "game"), models, num_points, smoothing)
-        paths += save_figure(plot_game_curves(curves, label, colors), out, "game_curves", formats)
+        paths += save_figure(plot_game_curves(curves, label, colors), out, "game_curves", formats, dpi)
     if {"aggregate_curves", "train_test"} & set(figures):
         test = stats.iqm_curves(table, metric, models, reps, seed, num_points, smoothing)
     if "aggregate_curves" in figures:
-        paths += save_figure(plot_aggregate_curves(test, label, colors), out, "aggregate_curves", formats)
+        paths += save_figure(plot_aggregate_curves(test, label, colors), out, "aggregate_curves", formats, dpi)
     if "final_intervals" in figures:
-        paths += save_figure(plot_final_intervals(aggregates, colors), out, "final_intervals", formats)
+        paths += save_figure(plot_final_intervals(aggregates, colors), out, "final_intervals", formats, dpi)
     if "scaling" in figures:
         points = scaling_points(aggregates, data.model_info(table))
-        paths += save_figure(plot_scaling(points, show_published), out, "scaling", formats)
+        paths += save_figure(plot_scaling(points, show_published), out, "scaling", formats, dpi)
     if "train_test" in figures:
         with_train = [m for m in models if ((table.metric == train_metric) & (table.model == m)).any()]
         if with_train and train_metric != metric:
             train = stats.iqm_curves(table, train_metric, with_train, reps, seed, num_points, smoothing)
-            paths += save_figure(plot_train_test(train, test, colors), out, "train_test", formats)
+            paths += save_figure(plot_train_test(train, test, colors), out, "train_test", formats, dpi)
         else:
             print(f"train_test skipped: no {train_metric} distinct from {metric}", file=sys.stderr)
     if "dormant" in figures:
@@ -324,15 +358,15 @@ def make_figures(
         present = [m for m in dormant_metrics if m in logged]
         if present:
             curves = {m: stats.mean_curves(table, m, ("model",), models, num_points, smoothing) for m in present}
-            paths += save_figure(plot_dormant(curves, colors), out, "dormant", formats)
+            paths += save_figure(plot_dormant(curves, colors), out, "dormant", formats, dpi)
         else:
             print(f"dormant skipped: none of {list(dormant_metrics)} logged", file=sys.stderr)
     if "profiles" in figures:
         paths += save_figure(plot_profiles(*stats.performance_profiles(scores, reps=reps, seed=seed), colors),
-                             out, "profiles", formats)
+                             out, "profiles", formats, dpi)
     if "poi" in figures and compare:
         poi = stats.probability_of_improvement(scores, compare, reps=reps, seed=seed)
-        paths += save_figure(plot_poi(poi), out, "poi", formats)
+        paths += save_figure(plot_poi(poi), out, "poi", formats, dpi)
         poi.to_csv(out / "poi.csv", index=False)
         paths.append(out / "poi.csv")
     if "tables" in figures:
@@ -363,7 +397,8 @@ class FiguresOptions(Checked):
     """Where the runs come from, which figures to draw and how."""
 
     source: str | None = None
-    """run directory root, a tidy CSV, or 'wandb'; omitted: published Figure 1 only"""
+    """run directory root, a tidy CSV, 'wandb', or 'example' (OpenAI's published PPO runs); omitted: published
+    Figure 1 only"""
     out: str = "figures"
     """output directory"""
     entity: str | None = None
@@ -421,7 +456,7 @@ class FiguresOptions(Checked):
             _pair(pair)
         if self.source == "wandb" and not self.entity:
             raise ValueError("invalid --source wandb without --entity; valid: --source wandb --entity E")
-        if self.source not in (None, "wandb"):
+        if self.source not in (None, "wandb", data.EXAMPLE_SOURCE):
             check_source(self.source)
         check_output_dir("out", self.out)
         if self.export is not None:
@@ -435,7 +470,7 @@ def check_source(source: str) -> None:
     """A one-line ValueError unless `source` is a directory or a CSV with the tidy table's columns."""
     path = Path(source)
     if not path.exists():
-        raise ValueError(f"invalid source {source!r}: it does not exist; valid: a run directory root, a tidy CSV "
+        raise ValueError(f"invalid source {source!r}: it does not exist; valid: a run directory root, a tidy CSV, "
                          "or 'wandb'")
     if path.is_file():
         with open(path, newline="") as f:

@@ -23,6 +23,14 @@ TINY_PPO = dict(
 )
 
 
+def pytest_collection_modifyitems(config, items) -> None:
+    """Tests marked `cuda` are skipped on machines without a CUDA GPU."""
+    if not torch.cuda.is_available():
+        for item in items:
+            if item.get_closest_marker("cuda") is not None:
+                item.add_marker(pytest.mark.skip(reason="needs CUDA"))
+
+
 def tiny_ppo_args(output_dir: Path, **overrides):
     """Args of a real PPO run that takes a few seconds: 2 envs x 16 steps x 2 iterations."""
     from impoola.options import from_flat

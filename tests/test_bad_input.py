@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -97,6 +98,10 @@ CASES = [
     ("ppo", ["--pruning", "--redo"], "invalid combination --pruning --redo"),
     ("ppo", ["--redo_every", "0"], "invalid redo_every 0"),
     ("ppo", ["--redo_tau", "-1"], "invalid redo_tau -1.0"),
+    ("ppo", ["--redo_mode", "textbook"], "invalid choice 'textbook' for argument '--redo-mode'"),
+    ("ppo", ["--redo", "--pooling", "softmoe"], "invalid --redo with pooling 'softmoe'"),
+    ("ppo", ["--redo", "--redo_mode", "release", "--pooling", "depthwise"],
+     "invalid redo_mode 'release' with pooling 'depthwise'"),
     ("ppo", ["--checkpoint_every", "0"], "invalid checkpoint_every 0"),
     ("ppo", ["--keep_checkpoints", "0"], "invalid keep_checkpoints 0"),
     ("ppo", ["--checkpoint_signals", "SIGKILL"], "invalid checkpoint_signals value 'SIGKILL'"),
@@ -148,6 +153,7 @@ CASES = [
     ("dqn", ["--buffer_size", "1000", "--batch_size", "8", "--num_envs", "64", "--n_step", "100"],
      "invalid buffer_size 1000; valid: at least num_envs x (n_step + 1)"),
     ("dqn", ["--buffer_size", "1e9"], "invalid buffer_size: it needs"),
+    ("dqn", ["--buffer_size", "1e5", "--save_buffer"], "invalid --save_buffer: the replay memory needs"),
     ("dqn", ["--buffer_size", "1.5e6x"], "invalid integer '1.5e6x'"),
     ("dqn", ["--learning_starts", "2e7", "--total_timesteps", "1e7"], "invalid learning_starts 20000000"),
     ("dqn", ["--replay_mode", "paper"], "invalid replay mode 'paper'; valid: release, textbook"),
@@ -251,6 +257,7 @@ def workspace(tmp_path, monkeypatch) -> Path:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.setenv("NETRC", str(tmp_path / "no_netrc"))
+    monkeypatch.setattr("impoola.replay.persistence.shutil.disk_usage", lambda path: SimpleNamespace(free=2**30))  # 1 GiB
     return tmp_path
 
 

@@ -229,7 +229,7 @@ def test_launch_script_passes_backend_options(tmp_path):
                                 "--cpus_per_run", "5", "--env_ids", "bigfish", "--num_seeds", "1")
     assert [c[c.index("--run_name") + 1] for c in commands] == [
         "bigfish__ppo__impala_s2__s1", "bigfish__ppo__impala_s2_pruned__s1", "bigfish__ppo__impala_s2_softmoe__s1",
-        "bigfish__ppo__impala_s2_redo__s1", "bigfish__ppo__impoola_s2__s1"]
+        "bigfish__ppo__impala_s2_redo_published__s1", "bigfish__ppo__impoola_s2__s1"]
     assert all(c[c.index("--procgen_threads") + 1] == "5" for c in commands)
 
 

@@ -12,13 +12,11 @@ import pytest
 import torch
 
 from impoola.checkpoint import (
-    CheckpointError, atomic_write_bytes, check_replay_disk, list_checkpoints, load_checkpoint, load_resume_checkpoint,
-    replay_matches, restore_replay, save_checkpoint,
+    CheckpointError, atomic_write_bytes, list_checkpoints, load_checkpoint, load_resume_checkpoint, save_checkpoint,
 )
 from impoola.cli import parse_cli, tyro_message, user_errors
 from impoola.config import parse_signal
 from impoola.guards import EXIT_NONFINITE, FiniteGuard, StopFlag
-from impoola.replay import ReplayMemory
 from impoola.rundir import RunDir
 from impoola.runlog import RunLog, wandb_credentials
 from ppo_training import LOSS_KEYS, Args
@@ -104,30 +102,6 @@ def test_resume_prefers_the_newest_checkpoint_that_matches_the_saved_replay_memo
     pick = load_resume_checkpoint(tmp_path, payload()["args"], "ppo", prefer=lambda p: p["replay_step"] == 8)
     assert pick["global_step"] == 16
     assert load_resume_checkpoint(tmp_path, payload()["args"], "ppo", prefer=lambda p: False)["global_step"] == 24
-
-
-def test_replay_memory_is_restored_only_with_its_own_checkpoint(tmp_path, capsys):
-    def memory() -> ReplayMemory:
-        return ReplayMemory(8, 1, (3, 4, 4), n_step=1, seed=0)
-
-    saved = memory()
-    frames = torch.randint(0, 255, (4, 1, 3, 4, 4), dtype=torch.uint8).numpy()
-    for t in range(3):
-        saved.add(frames[t], torch.zeros(1, dtype=torch.int64).numpy(), torch.ones(1).numpy(),
-                  torch.zeros(1, dtype=torch.bool).numpy(), frames[t + 1])
-    saved.save(tmp_path / "replay")
-    assert replay_matches(tmp_path / "replay")({"replay_step": 3})
-    assert not replay_matches(tmp_path / "nowhere")({"replay_step": None})
-    restored = memory()
-    assert restore_replay(restored, tmp_path / "replay", {"replay_step": 3, "global_step": 3})
-    assert restored.step == 3 and len(restored) == len(saved)
-    for name, array in saved.state_dict()["arrays"].items():
-        assert (restored.state_dict()["arrays"][name] == array).all(), name
-    assert not restore_replay(memory(), tmp_path / "replay", {"replay_step": 2, "global_step": 2})
-    assert capsys.readouterr().err.startswith("warning: no replay memory saved in")
-    check_replay_disk(tmp_path / "replay", 1)
-    with pytest.raises(ValueError, match="invalid --save_buffer: the replay memory needs"):
-        check_replay_disk(tmp_path / "new_run" / "replay", 2**60)
 
 
 def read_scalars(tb_dir: Path) -> dict[str, list[tuple[int, float]]]:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 from torch import nn
+from torch.nn.utils import prune
 
 from impoola.analysis.dormant import dormant_batch, dormant_metrics, dormant_scores, measured_layers
 from impoola.config import ModelOptions
@@ -123,3 +124,40 @@ def test_release_batches():
     assert dormant_batch("dqn", torch.zeros(128, 3, 64, 64)).shape[0] == 32
     with pytest.raises(ValueError, match="valid: ppo, dqn"):
         dormant_batch("sac", start)
+
+
+def test_fully_pruned_units_are_left_out_as_the_release_does():
+    agent = HandBuiltAgent()
+    conv = agent.encoder.network[0]
+    mask = torch.ones_like(conv.weight)
+    mask[0, 0] = 0  # a partly pruned row: unit 0 stays measured
+    mask[3:] = 0  # units 3 and 4 fully pruned: left out
+    prune.custom_from_mask(conv, "weight", mask)
+    obs = torch.randint(0, 256, (6, 3, 8, 8), dtype=torch.uint8)
+    scores = dormant_scores(agent, obs)
+    # live conv activities [1, 1, 0.01] / mean 0.67: unit 2 scores 0.0149 <= 0.025
+    assert scores["encoder.network.0"].tolist() == pytest.approx([1 / 0.67, 1 / 0.67, 0.01 / 0.67])
+    assert dormant_metrics(agent, obs) == pytest.approx({
+        "dormant_neurons/dormant_fraction": 100 * 3 / 7,  # conv unit 2, linear units 2 and 3 (5/9 if counted)
+        "dormant_neurons/zero_fraction": 100 * 2 / 7,
+        "dormant_neurons/0_encoder.network.0": 100 / 3,
+        "dormant_neurons/1_encoder.network.4": 50.0,
+    })
+
+
+def test_softmoe_experts_are_scored_per_output_feature_over_batch_and_slots():
+    torch.manual_seed(0)
+    agent = build_agent("ppo", ModelOptions(encoder="impala", scale=0.25, pooling="softmoe"), 15)
+    expert = agent.encoder.network[4].experts[9]
+    captured = []
+    hook = expert.register_forward_hook(lambda _m, _i, out: captured.append(out.detach()))
+    obs = torch.randint(0, 256, (4, 3, 64, 64), dtype=torch.uint8)
+    scores = dormant_scores(agent, obs)
+    hook.remove()
+    assert captured[0].shape == (4, 7, 256)  # batch, slots, features
+    activity = torch.relu(captured[0]).mean(dim=(0, 1))
+    assert torch.allclose(scores["encoder.network.4.experts.9"], activity / activity.mean())
+    assert sum(name.startswith("encoder.network.4.experts.") for name in scores) == 10
+    assert all(s.numel() == 256 for n, s in scores.items() if ".experts." in n)
+    metrics = dormant_metrics(agent, obs)
+    assert len([k for k in metrics if not k.endswith("_fraction")]) == 15 + 10

@@ -17,8 +17,9 @@ import dqn_training
 from conftest import ROOT, tiny_dqn_args
 from dqn_training import Args, act, gradient_steps, linear_schedule, main, train_step, update_target
 from impoola.checkpoint import list_checkpoints, load_agent, load_checkpoint
-from impoola.guards import EXIT_PREEMPTED
+from impoola.eval_registry import EvalSpec
 from impoola.evaluation import evaluate_track
+from impoola.guards import EXIT_PREEMPTED
 from impoola.models.agents import DQNAgent, agent_policy
 from impoola.replay import ReplayMemory
 
@@ -159,8 +160,8 @@ def test_checkpoint_holds_everything_and_reloads_to_evaluate(tiny_dqn_run):
     assert isinstance(agent, DQNAgent) and args["exp_name"] == "dqn" and not agent.training
     for name, tensor in agent.state_dict().items():
         torch.testing.assert_close(tensor, payload["agent"][name])
-    result = evaluate_track(agent_policy(agent, CPU, greedy=True), "starpilot", "easy", "generalization", "test",
-                            num_episodes=2, num_envs=2, seed=1, num_threads=1)
+    result = evaluate_track(agent_policy(agent, CPU, greedy=True), "starpilot", "easy",
+                            EvalSpec("test", "generalization", "test"), num_episodes=2, num_envs=2, seed=1, num_threads=1)
     assert result.num_episodes == 2
 
 
@@ -198,6 +199,48 @@ def test_signal_checkpoints_and_resume_refills_the_replay_memory(tmp_path, monke
     # the replay memory is not checkpointed: learning restarts 16 env steps after the resume at step 24
     assert ["losses/td_loss" in row for row in rows[3:-1]] == [True, False, False, True, True, True]
     assert (run_dir / "done").exists() and load_checkpoint(run_dir)["global_step"] == 64
+
+
+class Killed(BaseException):
+    """Stands in for SIGKILL in-process: nothing after the raise point runs."""
+
+
+def test_save_buffer_run_killed_inside_a_replay_save_resumes_with_its_memory(tmp_path, monkeypatch, capsys):
+    """--save_buffer --keep_checkpoints 1, killed inside the snapshot of step 24: the resume continues from step 16
+    with step 16's memory (learning goes on at once), and only the final checkpoint's snapshot is left."""
+    from impoola.replay import persistence
+
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGUSR2)}
+    options = dict(save_buffer=True, keep_checkpoints=1, checkpoint_every=1, num_eval_episodes=0,
+                   num_final_eval_episodes=0)
+    original, writes = persistence.atomic_write_bytes, []
+    per_snapshot = len(ReplayMemory(8, 2, (3, 64, 64)).state_arrays()) + 1  # its arrays, then meta.json
+
+    def write(path, fn):
+        writes.append(path)
+        if len(writes) == 2 * per_snapshot + 5:  # inside the third snapshot (step 24)
+            raise Killed
+        original(path, fn)
+
+    run_dir = tmp_path / f"starpilot__dqn__{tiny_dqn_args(tmp_path).model_name}__s1"
+    try:
+        with monkeypatch.context() as patch:
+            patch.setattr(persistence, "atomic_write_bytes", write)
+            with pytest.raises(Killed):
+                main(tiny_dqn_args(tmp_path, **options))
+        assert [p.name for p in list_checkpoints(run_dir / "checkpoints")] == ["ckpt_000000000016.pt"]
+        assert sorted(p.name for p in (run_dir / "replay").iterdir())[0].startswith(".snapshot_000002.tmp")
+        capsys.readouterr()
+        main(tiny_dqn_args(tmp_path, resume=True, **options))
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    assert "warning" not in capsys.readouterr().err
+    rows = rows_of(run_dir)
+    assert [row["global_step"] for row in rows] == [0, 8, 16, 24, 32, 40, 48, 56, 64, 64]
+    assert all("losses/td_loss" in row for row in rows[3:-1])  # a refilled memory would wait until step 32
+    payload = load_checkpoint(run_dir)
+    assert [p.name for p in (run_dir / "replay").iterdir()] == [payload["replay_snapshot"]]
 
 
 def test_textbook_uniform_softmax_polyak_variant_runs(tmp_path):

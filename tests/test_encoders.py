@@ -1,14 +1,17 @@
 """Encoders: exact parameter counts of the published models, shapes for every τ, golden outputs."""
 
 import json
+import typing
 
 import pytest
 import torch
+from torch import nn
 
 from conftest import DATA
 from impoola.config import ModelOptions
 from impoola.models.agents import build_agent, count_parameters
-from impoola.models.encoders import ImpalaEncoder
+from impoola.models.encoders import ENCODERS, Encoder, EncoderFamily, ImpalaEncoder
+from impoola.models.heads import HeadSpec, build_head
 
 PPO_PARAMS = {  # facts sheet §1: whole PPO agent, 15 actions
     ("impala", 1): 626_256, ("impala", 2): 1_441_680, ("impala", 3): 2_450_640, ("impala", 4): 3_653_136,
@@ -85,3 +88,55 @@ def test_model_names():
     assert ModelOptions(encoder="nature", scale=1).model_name == "nature_s1"
     with pytest.raises(ValueError, match="invalid scale 0"):
         ModelOptions(scale=0)
+
+
+class TinyEncoder(Encoder):
+    """A one-conv family, written as a new contributor would: the class plus one `ENCODERS` entry."""
+
+    def __init__(self, width: int, pooling: str):
+        super().__init__()
+        head, features = build_head(pooling, HeadSpec(width, 32, 32))
+        self.network = nn.Sequential(nn.Conv2d(3, width, 3, stride=2, padding=1), nn.ReLU(), *head,
+                                     nn.Linear(features, 256), nn.ReLU())
+        self.out_features = 256
+
+    @classmethod
+    def from_options(cls, options):
+        return cls(int(8 * options.scale), options.resolved_pooling())
+
+    @classmethod
+    def check_options(cls, options, pooling):
+        if pooling not in ("avg", "max"):
+            raise ValueError(f"invalid pooling {pooling!r} for encoder 'tiny'; valid: avg, max")
+
+
+def test_new_encoder_family_is_a_class_and_an_entry(monkeypatch):
+    monkeypatch.setitem(ENCODERS, "tiny", EncoderFamily(TinyEncoder, "avg"))
+    options = ModelOptions(encoder="tiny", scale=2)
+    agent = build_agent("dqn", options, 15)
+    assert isinstance(agent.encoder, TinyEncoder) and count_parameters(agent) == 448 + 16 * 256 + 256 + 257 * 15
+    assert agent(torch.zeros(2, 3, 64, 64, dtype=torch.uint8)).shape == (2, 15)
+    assert options.model_name == "tiny_s2"
+    assert ModelOptions(encoder="tiny", scale=2, pooling="max", extra_stage=True).model_name == "tiny_s2_max_4seq"
+    with pytest.raises(ValueError, match="invalid pooling 'flatten' for encoder 'tiny'"):
+        ModelOptions(encoder="tiny", pooling="flatten")
+    with pytest.raises(ValueError, match="invalid encoder 'resnet'; valid: impala, impoola, nature, tiny"):
+        ModelOptions(encoder="resnet")
+
+
+def test_encoder_choices_follow_the_registry():
+    from benchmark_utils.launch import model_tag
+    from benchmark_utils.throughput import ThroughputOptions
+    from impoola.cli import parse_cli
+    from plot_utils.data import model_label
+
+    assert typing.get_args(typing.get_type_hints(ModelOptions)["encoder"]) == tuple(ENCODERS)
+    assert [parse_cli(ThroughputOptions, ["--encoder", family]).model.encoder for family in ENCODERS] == list(ENCODERS)
+    assert [model_tag(["ppo_training.py", "--encoder", family, "--scale", "1"]) for family in ENCODERS] == [
+        f"{family}_s1" for family in ENCODERS]
+    with pytest.raises(SystemExit):
+        parse_cli(ThroughputOptions, ["--encoder", "resnet"])
+    for family in ENCODERS:
+        for options in (ModelOptions(encoder=family, scale=3), ModelOptions(encoder=family, scale=1, dropout=0.1)):
+            assert model_label({}, ["ppo", options.model_name]) == options.model_name
+    assert model_label({}, ["ppo", "resnet_s2"]) is None

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-import impoola.evaluation as evaluation
 from impoola.envs.games import NUM_ACTIONS
+from impoola.eval_registry import EvalSpec
 from impoola.evaluation import EvalResult, episode_quotas, evaluate, evaluate_track
 
 
@@ -83,15 +83,17 @@ def test_invalid_num_episodes():
 def test_evaluate_track_closes_env(monkeypatch):
     made = []
 
-    def fake_make(*args):
-        made.append((args, FakeVecEnv([1, 2])))
-        return made[-1][1]
+    def fake_make(spec, *args, **kwargs):
+        made.append((spec, args, kwargs, FakeVecEnv([1, 2])))
+        return made[-1][-1]
 
-    monkeypatch.setattr(evaluation, "make_track_env", fake_make)
-    result = evaluate_track(zero_policy, "bigfish", "easy", "generalization", "test", 4, 2, 7, noise_std=5.0)
-    args, env = made[0]
+    monkeypatch.setattr(EvalSpec, "make_env", fake_make)
+    spec = EvalSpec("noise_5", "efficiency", "test", noise_std=5.0)
+    result = evaluate_track(zero_policy, "bigfish", "easy", spec, num_episodes=4, num_envs=2, seed=7)
+    made_spec, args, kwargs, env = made[0]
     assert env.closed and result.num_episodes == 4
-    assert args == ("bigfish", "easy", "generalization", "test", 2, 7, None, 5.0)
+    assert made_spec == spec and args == ("bigfish", "easy")
+    assert kwargs == {"num_envs": 2, "seed": 7, "num_threads": None}
 
 
 def test_evaluate_track_on_procgen_is_deterministic():
@@ -100,14 +102,14 @@ def test_evaluate_track_on_procgen_is_deterministic():
         return lambda obs: rng.integers(0, NUM_ACTIONS, len(obs))
 
     results = [
-        evaluate_track(random_policy(0), "bigfish", "easy", "generalization", "train", num_episodes=5,
-                       num_envs=2, seed=3, num_threads=1)
+        evaluate_track(random_policy(0), "bigfish", "easy", EvalSpec("train", "generalization", "train"),
+                       num_episodes=5, num_envs=2, seed=3, num_threads=1)
         for _ in range(2)
     ]
     a, b = results
     assert a.num_episodes == len(a.returns) == len(a.lengths) == 5
     assert np.array_equal(a.returns, b.returns) and np.array_equal(a.lengths, b.lengths)
     assert (a.lengths > 0).all() and a.mean_return == pytest.approx(a.returns.mean())
-    noisy = evaluate_track(random_policy(0), "bigfish", "easy", "generalization", "train", num_episodes=5,
-                           num_envs=2, seed=3, num_threads=1, noise_std=15.0)
+    noisy = evaluate_track(random_policy(0), "bigfish", "easy", EvalSpec("noisy", "generalization", "train", 15.0),
+                           num_episodes=5, num_envs=2, seed=3, num_threads=1)
     assert noisy.num_episodes == 5

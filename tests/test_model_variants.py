@@ -28,6 +28,7 @@ FACTS_PPO_PARAMS = {  # facts sheet §1: whole PPO agent, 15 actions, τ = 1..4
 }
 SAME_AS = {  # variants that add no parameters
     "impala_s2_pruned": "impala_s2", "impala_s2_pruned_global": "impala_s2", "impala_s2_redo": "impala_s2",
+    "impala_s2_redo_release": "impala_s2", "impala_s2_redo_published": "impala_s2",
     "impoola_s2_max": "impoola_s2", "impoola_s2_pe": "impoola_s2", "impoola_s2_dropout0.1": "impoola_s2",
 }
 NATURE_VARIANTS = {"nature_s2_4conv": (403_440, 704_352, 1_072_848), "nature_s2_avg": (96_688, 195_072, 328_272)}
@@ -89,6 +90,7 @@ def test_invalid_combinations_are_rejected(options, match):
         (dict(pruning=True, redo=True), "one baseline"),
         (dict(pruning_start=0.9), "pruning_start"),
         (dict(redo_every=0), "redo_every"),
+        (dict(redo_mode="textbook"), "redo_mode 'textbook'; valid: dataflow, release, published"),
     ],
 )
 def test_invalid_baselines_are_rejected(options, match):
@@ -132,13 +134,10 @@ def test_default_models_keep_their_structure():
     assert [type(m).__name__ for m in nature_gap[4:8]] == ["Conv2d", "AdaptiveAvgPool2d", "ReLU", "Flatten"]
 
 
-def test_softmoe_routing_and_initialisation():
+def test_softmoe_routing():
     torch.manual_seed(0)
     moe = SoftMoE(dim=32, num_tokens=64)
     assert moe.slots == 7 and moe.phi.shape == (32, 70) and len(moe.experts) == 10
-    std = math.sqrt(0.1)
-    assert moe.phi.abs().max() <= 2 * std
-    assert abs(float(moe.phi.detach().std()) - 0.88 * std) < 0.1 * std  # truncation at ±2 std shrinks the std
     tokens = torch.relu(torch.randn(3, 64, 32))
     dispatch, combine = moe.routing(tokens)
     assert torch.allclose(dispatch.sum(1), torch.ones(3, 70), atol=1e-6)
@@ -147,14 +146,30 @@ def test_softmoe_routing_and_initialisation():
     assert out.shape == (3, 64 * 256) and out.min() >= 0
 
 
+def test_softmoe_phi_is_a_normal_clamped_at_two_std():
+    """The release draws φ ~ Normal(0, σ), σ = √(1/10), and clamps it to ±2σ. By hand, for Z ~ Normal(0, 1):
+    P(|Z| > 2) = 2(1 − Φ(2)) = 0.04550 of the entries sit on the bounds, and the clamped std is
+    σ·√((2Φ(2) − 1) − 4φ(2) + 4·0.04550) = 0.95945σ; a truncated normal would give 0 and 0.87963σ."""
+    torch.manual_seed(0)
+    std = math.sqrt(0.1)
+    phi = SoftMoE(dim=2048, num_tokens=64).phi.detach().flatten()  # 143,360 draws
+    bound = torch.tensor(2 * std, dtype=phi.dtype)
+    assert torch.equal(phi.abs().max(), bound)
+    on_bounds = float((phi.abs() == bound).double().mean())
+    assert abs(on_bounds - 0.04550) < 0.003  # binomial sd 0.00055
+    assert abs(float(phi.double().std()) - 0.95945 * std) < 0.01 * std  # sampling sd about 0.002σ
+    assert abs(float((phi.abs() < std).double().mean()) - 0.68269) < 0.006  # the interior stays normal
+
+
 @pytest.mark.parametrize("name", sorted(ROWS))
 def test_one_tiny_ppo_iteration_for_every_model(name, tmp_path):
     from ppo_training import main
 
     row = ROWS[name]
     baseline = {**row.baseline, "redo_every": 1} if row.baseline.get("redo") else row.baseline
-    args = tiny_ppo_args(tmp_path, num_steps=8, total_timesteps=16, num_eval_episodes=0, num_final_eval_episodes=0,
-                         **row.model, **baseline)
+    total_timesteps = 32 if row.baseline.get("pruning") else 16  # pruning starts at the end of iteration 2
+    args = tiny_ppo_args(tmp_path, num_steps=8, total_timesteps=total_timesteps, num_eval_episodes=0,
+                         num_final_eval_episodes=0, **row.model, **baseline)
     main(args)
     run_dir = tmp_path / f"bigfish__ppo__{row.name(1)}__s1"
     assert (run_dir / "done").exists()
@@ -162,4 +177,7 @@ def test_one_tiny_ppo_iteration_for_every_model(name, tmp_path):
     if row.baseline.get("pruning"):
         assert [m["charts/sparsity"] for m in metrics if "charts/sparsity" in m][-1] == pytest.approx(0.9, abs=0.01)
     if row.baseline.get("redo"):
-        assert any("charts/redo_reset_units" in m for m in metrics)
+        redo = [m for m in metrics if "charts/redo_dormant_units" in m]
+        assert redo and all(m["charts/redo_reset_units"] <= m["charts/redo_dormant_units"] for m in redo)
+        if row.baseline.get("redo_mode") == "published":
+            assert all(m["charts/redo_reset_units"] == 0 for m in redo)

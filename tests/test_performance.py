@@ -16,8 +16,8 @@ from conftest import tiny_dqn_args, tiny_ppo_args
 from impoola.config import ModelOptions
 from impoola.models.agents import build_agent
 from impoola.performance import (
-    PerformanceOptions, StepTransfer, compile_agent, compiled, configure_torch, cpu_features, native_bf16,
-    prepare_agent,
+    PerformanceOptions, StepPacking, StepTransfer, allows_tf32, compile_agent, compiled, configure_torch,
+    cpu_features, native_bf16, prepare_agent, resolved_compile_mode,
 )
 from impoola.ppo import ppo_loss
 from synthetic_env import TargetImageEnv
@@ -112,23 +112,80 @@ def test_freed_host_memory_is_reused_instead_of_page_faulted_back():
 def test_step_transfer_on_cpu_is_zero_copy():
     obs = np.random.default_rng(0).integers(0, 256, (4, 3, 8, 8), dtype=np.uint8)
     to_device = StepTransfer(4, (3, 8, 8), CPU)
+    assert not to_device.packed  # the default on a CPU
     o, r, d = to_device(obs, np.arange(4, dtype=np.float64), np.array([True, False, False, True]))
     assert o.data_ptr() == obs.ctypes.data
     assert r.dtype == d.dtype == torch.float32 and r.tolist() == [0, 1, 2, 3] and d.tolist() == [1, 0, 0, 1]
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def random_step(rng: np.random.Generator, num_envs: int, obs_shape: tuple[int, ...]):
+    """Observations, float32 rewards with the awkward bit patterns (-0, inf, NaN, subnormal) and dones."""
+    obs = rng.integers(0, 256, (num_envs, *obs_shape), dtype=np.uint8)
+    rewards = rng.normal(size=num_envs).astype(np.float32)
+    rewards[:4] = [-0.0, np.inf, np.nan, np.finfo(np.float32).smallest_subnormal]
+    return obs, rewards, rng.random(num_envs) < 0.5
+
+
+@pytest.mark.parametrize("num_envs, obs_shape", [(64, (3, 64, 64)), (5, (1, 3, 3)), (7, (3, 5, 7))],
+                         ids=["procgen", "unaligned", "odd"])
+def test_step_packing_round_trips_bit_for_bit(num_envs, obs_shape):
+    rng = np.random.default_rng(1)
+    layout = StepPacking(num_envs, obs_shape)
+    assert layout.rewards_offset % 4 == 0 and layout.rewards_offset >= layout.obs_bytes  # float32-aligned rewards
+    buffer = torch.full((layout.nbytes,), 0xAB, dtype=torch.uint8)
+    for _ in range(2):  # the second step overwrites the first in place
+        obs, rewards, dones = random_step(rng, num_envs, obs_shape)
+        layout.pack(buffer.numpy(), obs, rewards, dones)
+        o, r, d = layout.unpack(buffer)
+        assert o.dtype == torch.uint8 and o.shape == (num_envs, *obs_shape) and np.array_equal(o.numpy(), obs)
+        assert r.dtype == torch.float32 and r.numpy().tobytes() == rewards.tobytes()  # bit for bit, NaN and -0 too
+        assert d.dtype == torch.float32 and d.tolist() == dones.astype(np.float32).tolist()
+
+
+def test_packed_step_transfer_on_cpu_equals_the_plain_one():
+    """The packed path of CUDA runs (pack, one copy, views) on the CPU, a plain copy in place of the transfer."""
+    rng = np.random.default_rng(2)
+    packed, plain = StepTransfer(6, (3, 8, 8), CPU, packed=True), StepTransfer(6, (3, 8, 8), CPU)
+    assert packed.copied is None and not packed.host.is_pinned()
+    previous = None
+    for _ in range(3):
+        obs, rewards, dones = random_step(rng, 6, (3, 8, 8))
+        got, expected = packed(obs, rewards.astype(np.float64), dones), plain(obs, rewards, dones)
+        for a, b in zip(got, expected):
+            assert a.dtype == b.dtype and a.shape == b.shape and a.numpy().tobytes() == b.numpy().tobytes()
+        assert got[0].data_ptr() != obs.ctypes.data and got[0].data_ptr() != packed.host.data_ptr()
+        if previous is not None:  # each step's tensors are its own copy: the next step leaves them as they were
+            assert torch.equal(previous[0], previous_obs)
+        previous, previous_obs = got, torch.from_numpy(obs.copy())
+
+
+def test_compile_mode_and_tf32_choice():
+    cuda = torch.device("cuda")  # a device name only: nothing runs on it
+    assert resolved_compile_mode(PerformanceOptions(), cuda) == "reduce-overhead"  # CUDA graphs
+    assert resolved_compile_mode(PerformanceOptions(), CPU) is None
+    assert resolved_compile_mode(PerformanceOptions(compile_mode="max-autotune"), CPU) == "max-autotune"
+    assert resolved_compile_mode(PerformanceOptions(compile_mode="default"), cuda) == "default"
+    assert allows_tf32(PerformanceOptions(precision="bf16"), cuda)
+    assert not allows_tf32(PerformanceOptions(), cuda)  # float32 keeps torch's own settings
+    assert not allows_tf32(PerformanceOptions(precision="bf16"), CPU)
+
+
+@pytest.mark.cuda
 def test_step_transfer_on_cuda_is_one_copy_without_sync():
     device = torch.device("cuda")
-    obs = np.random.default_rng(0).integers(0, 256, (4, 3, 8, 8), dtype=np.uint8)
-    to_device = StepTransfer(4, (3, 8, 8), device)
+    rng = np.random.default_rng(0)
+    to_device = StepTransfer(64, (3, 64, 64), device)
+    assert to_device.packed and to_device.host.is_pinned()
+    on_cpu = StepTransfer(64, (3, 64, 64), CPU, packed=True)
+    steps = [random_step(rng, 64, (3, 64, 64)) for _ in range(3)]
     torch.cuda.set_sync_debug_mode("error")
     try:
-        o, r, d = to_device(obs, np.arange(4, dtype=np.float32), np.array([True, False, False, True]))
+        got = [to_device(*step) for step in steps]
     finally:
         torch.cuda.set_sync_debug_mode(0)
-    assert o.device.type == "cuda" and torch.equal(o.cpu(), torch.from_numpy(obs))
-    assert r.tolist() == [0, 1, 2, 3] and d.tolist() == [1, 0, 0, 1]
+    for step, tensors in zip(steps, got):  # every step keeps its own device copy, equal bit for bit to the CPU's
+        for a, b in zip(tensors, on_cpu(*step)):
+            assert a.device.type == "cuda" and a.cpu().numpy().tobytes() == b.numpy().tobytes()
 
 
 def test_benchmark_variants():

@@ -10,6 +10,7 @@ import torch
 from conftest import ROOT, tiny_ppo_args
 from impoola.analysis.video import count_video_frames
 from impoola.checkpoint import list_checkpoints, load_agent, load_checkpoint
+from impoola.eval_registry import EvalSpec
 from impoola.evaluation import evaluate_track
 from impoola.models.agents import agent_policy
 from ppo_training import main
@@ -49,7 +50,7 @@ def test_checkpoint_holds_everything_and_reloads_to_evaluate(tiny_run, tiny_chec
     for name, tensor in agent.state_dict().items():
         torch.testing.assert_close(tensor, payload["agent"][name])
     result = evaluate_track(agent_policy(agent, torch.device("cpu"), greedy=False), "bigfish", "easy",
-                            "generalization", "test", num_episodes=2, num_envs=2, seed=1, num_threads=1)
+                            EvalSpec("test", "generalization", "test"), num_episodes=2, num_envs=2, seed=1, num_threads=1)
     assert result.num_episodes == 2
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytest
 import torch
@@ -48,24 +49,123 @@ def test_targets_are_encoder_weights_and_biases_only():
     assert any(p is pruner.targets[0][0].weight_orig for p in agent.parameters())
 
 
-def test_layer_mode_reaches_the_scheduled_sparsity_per_tensor():
+def release_cumulative_counts(n: int, num_iterations: int) -> list[int]:
+    """The release's rule written out: per-step amounts = diff of floor(r(k)·n) over k = 0..N (prepend 0); a counter
+    starts at 0; the call at the end of iteration 1 only advances it, the call at the end of iteration i >= 2 sets it
+    to i and prunes amount[i]. Returns the cumulative count after each iteration 1..N."""
+    rates = [0.0] * math.floor(0.2 * num_iterations)
+    first, last = math.floor(0.2 * num_iterations), math.floor(0.8 * num_iterations)
+    rates += [0.9 * (1 - (1 - (k - first) / (last - first)) ** 3) for k in range(first, last + 1)]
+    rates += [0.9] * (num_iterations - last)
+    targets = [int(rate * n) for rate in rates]
+    amounts = [b - a for a, b in zip([0, *targets], targets)]
+    counter, pruned, cumulative = 0, 0, []
+    for _ in range(1, num_iterations + 1):
+        if counter == 0:
+            counter = 1
+        else:
+            counter += 1
+            pruned += amounts[counter]
+        cumulative.append(pruned)
+    return cumulative
+
+
+def test_counts_follow_the_release_floor_rule_at_the_end_of_each_iteration():
     agent, pruner = pruned_agent(num_iterations=20)
-    previous = masks(pruner)
+    previous, rounding_differs = masks(pruner), False
     for iteration in range(1, 21):
-        scores = [getattr(m, f"{n}_orig").detach().abs().clone() for m, n in pruner.targets]
+        scores = [getattr(m, f"{n}_orig").detach().abs().clone() for m, n in pruner.targets]  # no forward pass ran
         overall = pruner.step(iteration)
-        rate = schedule(iteration, 20, 0.9, 0.2, 0.8)
         current = masks(pruner)
         for (module, name), mask, old, score in zip(pruner.targets, current, previous, scores):
-            assert int((mask == 0).sum()) == round(rate * mask.numel()), (iteration, name)
+            count = release_cumulative_counts(mask.numel(), 20)[iteration - 1]
+            assert int((mask == 0).sum()) == count, (iteration, name)
+            rounding_differs |= count != round(schedule(iteration, 20, 0.9, 0.2, 0.8) * mask.numel())
             assert torch.all(mask <= old)  # masks only grow
             new = (mask == 0) & (old == 1)
             if new.any() and (mask == 1).any():  # the smallest of the still-unmasked entries go
                 assert score[new].max() <= score[mask == 1].min()
         total = sum(m.numel() for m in current)
-        assert overall == pytest.approx(sum(round(rate * m.numel()) for m in current) / total)
+        assert overall == pytest.approx(sum(int((m == 0).sum()) for m in current) / total)
         previous = current
+    assert rounding_differs  # round(r·n) would fail this test
     assert overall == pytest.approx(0.9, abs=0.01)
+
+
+def test_first_call_prunes_nothing_and_short_runs_reach_the_floor_counts():
+    agent, pruner = pruned_agent(num_iterations=3)  # s = 0: r(1) > 0, yet iteration 1 prunes nothing
+    assert schedule(1, 3, 0.9, 0.2, 0.8) > 0
+    assert pruner.step(1) == 0.0 and all(torch.all(m == 1) for m in masks(pruner))
+    pruner.step(2)
+    for mask in masks(pruner):
+        assert int((mask == 0).sum()) == math.floor(0.9 * mask.numel())  # r(2) = 0.9: e = 2
+
+
+def training_iteration(agent, optimizer, minibatches: int = 2) -> list[torch.Tensor]:
+    """Minibatch steps as in a PPO update; returns each pruned tensor's parameter just before the final step."""
+    for index in range(minibatches):
+        logits, value = agent(OBS)
+        optimizer.zero_grad()
+        (logits.pow(2).sum() - value.sum()).backward()
+        if index == minibatches - 1:
+            before_final = [p.detach().clone() for p in optimizer.param_groups[0]["params"]]
+        optimizer.step()
+    return before_final
+
+
+def expected_new_masks(pruner, values: list[torch.Tensor], iteration: int) -> list[torch.Tensor]:
+    """By hand: each tensor's floor(r·n) smallest |values| among its unmasked entries (masked ones first)."""
+    rate, expected = schedule(iteration, 20, 0.9, 0.2, 0.8), []
+    for (module, name), value in zip(pruner.targets, values):
+        mask = getattr(module, f"{name}_mask").reshape(-1)
+        order = value.reshape(-1).abs().masked_fill(mask == 0, -1.0).argsort(stable=True)
+        keep = torch.ones_like(mask)
+        keep[order[: math.floor(rate * mask.numel())]] = 0
+        expected.append(keep)
+    return expected
+
+
+def originals(agent, pruner) -> list[torch.Tensor]:
+    params = {id(p): i for i, p in enumerate(agent.parameters())}
+    return [params[id(getattr(m, f"{n}_orig"))] for m, n in pruner.targets]
+
+
+def test_ranking_uses_the_masked_weight_before_the_final_optimizer_step():
+    agent, pruner = pruned_agent(num_iterations=20)
+    pruner.step(8)  # every layer has pruned entries now
+    optimizer = torch.optim.Adam(agent.parameters(), lr=3e-2)
+    index = originals(agent, pruner)
+    before_final = training_iteration(agent, optimizer)
+    before = expected_new_masks(pruner, [before_final[i] for i in index], 9)
+    after = expected_new_masks(pruner, [getattr(m, f"{n}_orig").detach() for m, n in pruner.targets], 9)
+    pruner.step(9)
+    for mask, keep in zip(masks(pruner), before):
+        assert torch.equal(mask.reshape(-1), keep)
+    assert any(not torch.equal(a, b) for a, b in zip(after, before))  # ranking after the step would differ
+
+
+def test_a_layer_pruned_for_the_first_time_is_ranked_by_its_current_parameter():
+    agent, pruner = pruned_agent(num_iterations=20)
+    optimizer = torch.optim.Adam(agent.parameters(), lr=3e-2)
+    index = originals(agent, pruner)
+    before_final = training_iteration(agent, optimizer)
+    current = expected_new_masks(pruner, [getattr(m, f"{n}_orig").detach() for m, n in pruner.targets], 6)
+    before = expected_new_masks(pruner, [before_final[i] for i in index], 6)
+    pruner.step(6)
+    for mask, keep in zip(masks(pruner), current):
+        assert torch.equal(mask.reshape(-1), keep)
+    assert any(not torch.equal(a, b) for a, b in zip(current, before))
+
+
+def test_magnitude_ties_are_pruned_lowest_index_first():
+    agent, pruner = pruned_agent(num_iterations=20)
+    conv = agent.encoder.network[0].conv
+    with torch.no_grad():
+        conv.weight_orig.copy_(torch.tensor([0.5, -0.5]).repeat(conv.weight_orig.numel() // 2).view_as(conv.weight_orig))
+    pruner.step(20)
+    count = math.floor(0.9 * conv.weight_mask.numel())
+    flat = conv.weight_mask.reshape(-1)
+    assert torch.all(flat[:count] == 0) and torch.all(flat[count:] == 1)
 
 
 def test_masks_survive_optimizer_steps_and_checkpoints(tmp_path):
@@ -95,7 +195,7 @@ def test_global_mode_prunes_overall_with_different_layer_sparsities():
     overall = pruner.step(10)
     current = masks(pruner)
     total = sum(m.numel() for m in current)
-    assert sum(int((m == 0).sum()) for m in current) == round(0.9 * total)
+    assert sum(int((m == 0).sum()) for m in current) == math.floor(0.9 * total)
     assert overall == pytest.approx(0.9, abs=1e-6)
     per_layer = {round(float((m == 0).float().mean()), 3) for m in current}
     assert len(per_layer) > 5 and min(per_layer) < 0.8 and max(per_layer) > 0.9

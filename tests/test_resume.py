@@ -16,9 +16,11 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
-from conftest import ROOT, TINY_DQN, TINY_PPO, tiny_dqn_args, tiny_ppo_args
+from conftest import ROOT, TINY_DQN, TINY_PPO, tiny_ppo_args
 from impoola.checkpoint import list_checkpoints, load_checkpoint
 from impoola.runlog import RunLog
 from ppo_training import main
@@ -257,6 +259,7 @@ def test_sigkill_then_resume_matches_the_uninterrupted_run(tmp_path, subprocess_
 
 
 DQN_CONFIG = {**TINY_DQN, "save_buffer": True, "checkpoint_every": 1, "cuda": False}
+REPLAY_WRITES = 17  # files per replay snapshot of DQN_CONFIG: 16 arrays, then meta.json
 
 
 @pytest.fixture(scope="module")
@@ -269,9 +272,31 @@ def dqn_reference(tmp_path_factory) -> Path:
     return output_dir / "run"
 
 
+def resume_dqn(options: dict) -> None:
+    """Resume a killed DQN run in a subprocess: it must finish without a warning (no refilled memory)."""
+    resumed = subprocess.run([sys.executable, "dqn_training.py", *cli_flags({**options, "resume": True})], cwd=ROOT,
+                             env=single_thread_env(), capture_output=True, text=True, timeout=300, check=False)
+    assert resumed.returncode == 0 and "warning" not in resumed.stderr.lower(), resumed.stderr
+
+
+def assert_dqn_resumed_like_reference(run_dir: Path, reference: Path) -> None:
+    """Like assert_resumed_like_reference, plus the target network and the replay memory, bitwise; no leftovers."""
+    assert_resumed_like_reference(run_dir, reference)
+    mine, theirs = (load_checkpoint(list_checkpoints(d / "checkpoints")[-1]) for d in (run_dir, reference))
+    for name, tensor in theirs["target_network"].items():
+        assert torch.equal(mine["target_network"][name], tensor), name
+    assert [p.name for p in (run_dir / "replay").iterdir()] == [mine["replay_snapshot"]]  # no temporaries, no others
+    snapshot, expected = run_dir / "replay" / mine["replay_snapshot"], reference / "replay" / theirs["replay_snapshot"]
+    assert sorted(p.name for p in snapshot.iterdir()) == sorted(p.name for p in expected.iterdir())
+    for path in expected.glob("*.npy"):
+        assert np.array_equal(np.load(snapshot / path.name), np.load(path)), path.name
+    assert json.loads((snapshot / "meta.json").read_text()) == json.loads((expected / "meta.json").read_text())
+
+
 @pytest.mark.slow
 def test_dqn_sigkill_with_saved_replay_memory_then_resume_matches(tmp_path, dqn_reference):
-    """DQN with --save_buffer: SIGKILL once learning has started, resume: bitwise the uninterrupted run."""
+    """DQN with --save_buffer: SIGKILL at a moment chosen by time once learning has started, resume: bitwise the
+    uninterrupted run."""
     options = {**DQN_CONFIG, "output_dir": str(tmp_path), "run_name": "run"}
     run_dir, env = tmp_path / "run", single_thread_env()
     proc = subprocess.Popen([sys.executable, "dqn_training.py", *cli_flags(options)], cwd=ROOT, env=env,
@@ -287,32 +312,40 @@ def test_dqn_sigkill_with_saved_replay_memory_then_resume_matches(tmp_path, dqn_
     finally:
         proc.kill()
     assert proc.returncode == -signal.SIGKILL
-    resumed = subprocess.run([sys.executable, "dqn_training.py", *cli_flags({**options, "resume": True})], cwd=ROOT,
-                             env=env, capture_output=True, text=True, timeout=300, check=False)
-    assert resumed.returncode == 0 and "warning" not in resumed.stderr.lower(), resumed.stderr
-    assert_resumed_like_reference(run_dir, dqn_reference)
-    assert len(list((run_dir / "replay").glob("frames.*.npy"))) == 1  # only the newest replay memory is kept
+    resume_dqn(options)
+    assert_dqn_resumed_like_reference(run_dir, dqn_reference)
+
+
+# (function the run SIGKILLs itself at, its n-th call, before or after the call, --keep_checkpoints). A checkpoint
+# (and its snapshot) is saved every 8 env steps, 8 in all, then once more at step 64 before the final evaluation.
+DQN_KILL_POINTS = {
+    "inside the first replay save": ("impoola.replay.persistence:atomic_write_bytes", 5, "before", 3),
+    "inside the fourth replay save, keep 1": ("impoola.replay.persistence:atomic_write_bytes",
+                                              3 * REPLAY_WRITES + 9, "before", 1),
+    "snapshot written, its checkpoint not, keep 1": ("impoola.checkpoint:save_checkpoint", 3, "before", 1),
+    "inside a checkpoint write, keep 1": ("torch:save", 3, "after", 1),
+    "before older snapshots are deleted, keep 1": ("impoola.replay:keep_only", 3, "before", 1),
+    "inside the last replay save, keep 1": ("impoola.replay.persistence:atomic_write_bytes",
+                                            8 * REPLAY_WRITES + 9, "before", 1),
+}
 
 
 @pytest.mark.slow
-def test_dqn_killed_while_saving_its_replay_memory_resumes_from_the_checkpoint_before(tmp_path, monkeypatch,
-                                                                                       dqn_reference):
-    """The checkpoint at step 48 is written, the kill comes before its replay memory: resume from step 40's."""
-    from dqn_training import main as dqn_main
-    from impoola.replay import ReplayMemory
-
-    original = ReplayMemory.save
-
-    def save(self, directory):
-        if self.step == 24:  # 24 vector steps = global step 48
-            raise Killed
-        original(self, directory)
-
-    with monkeypatch.context() as patch:
-        patch.setattr(ReplayMemory, "save", save)
-        with pytest.raises(Killed):
-            dqn_main(tiny_dqn_args(tmp_path, run_name="run", **DQN_CONFIG))
+@pytest.mark.parametrize("point", list(DQN_KILL_POINTS))
+def test_dqn_sigkill_at_each_save_stage_then_resume_matches(tmp_path, dqn_reference, point):
+    """DQN with --save_buffer, SIGKILLed at an exact point of saving (tests/kill_at.py), resumed: bitwise the
+    uninterrupted run, whatever --keep_checkpoints says; the resume removes the partial snapshot it left."""
+    target, nth, when, keep = DQN_KILL_POINTS[point]
+    options = {**DQN_CONFIG, "output_dir": str(tmp_path), "run_name": "run", "keep_checkpoints": keep}
+    killed = subprocess.run([sys.executable, "tests/kill_at.py", target, str(nth), when, "dqn_training.py",
+                             *cli_flags(options)], cwd=ROOT, env=single_thread_env(), capture_output=True, text=True,
+                            timeout=300, check=False)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
     run_dir = tmp_path / "run"
-    assert load_checkpoint(list_checkpoints(run_dir / "checkpoints")[-1])["global_step"] == 48
-    dqn_main(tiny_dqn_args(tmp_path, run_name="run", resume=True, **DQN_CONFIG))
-    assert_resumed_like_reference(run_dir, dqn_reference)
+    assert not (run_dir / "done").exists()
+    checkpoints = list_checkpoints(run_dir / "checkpoints")
+    assert len(checkpoints) <= keep
+    if point.startswith("inside the first"):
+        assert not checkpoints and [p.name for p in (run_dir / "replay").iterdir()][0].startswith(".snapshot_000000")
+    resume_dqn(options)
+    assert_dqn_resumed_like_reference(run_dir, dqn_reference)

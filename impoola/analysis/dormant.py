@@ -7,6 +7,14 @@ Impala/Impoola-CNN the 15 convs and the encoder linear (16 layers), for the Natu
 its linear; the actor, critic and Q heads are excluded. Hooks read each layer's own output, so the
 first conv of a sequence is measured before max-pooling and a residual block's second conv before the
 skip addition. All layers are measured in one forward pass of the encoder.
+
+A unit is an output channel of a Conv2d (dim 1) and an output feature of a Linear (its last dim), so a
+Linear applied to a (batch, slots, features) input is scored per feature over batch and slots.
+- Pruned networks (as the release): units whose weight-mask row is entirely zero (fully pruned filters or
+  rows) are left out of the layer before normalising, of the per-layer percentage and of the pooled ones.
+- SoftMoE agents (the release measures none): the convs and each expert's Linear(C -> 256), whose 256
+  output features are scored over the batch and the expert's 7 slots (the expert's raw output, before
+  its ReLU). The pooled fractions therefore include the 10 x 256 expert units.
 """
 
 from __future__ import annotations
@@ -37,10 +45,24 @@ def dormant_batch(agent_kind: str, obs: torch.Tensor) -> torch.Tensor:
     return obs.reshape(-1, *obs.shape[-3:])[: DORMANT_BATCH_ROWS[agent_kind]]
 
 
-def unit_activity(output: torch.Tensor) -> torch.Tensor:
-    """Mean of ReLU(output) per unit (dim 1) over the batch and any spatial dims."""
-    dims = [d for d in range(output.dim()) if d != 1]
+def unit_activity(module: nn.Module, output: torch.Tensor) -> torch.Tensor:
+    """Mean of ReLU(output) per unit (Linear: the last dim; else dim 1) over all other dims."""
+    unit_dim = output.dim() - 1 if isinstance(module, nn.Linear) else 1
+    dims = [d for d in range(output.dim()) if d != unit_dim]
     return torch.relu(output).mean(dim=dims)
+
+
+def live_units(module: nn.Module) -> torch.Tensor | None:
+    """Units with a non-zero weight-mask row (None for an unpruned layer)."""
+    mask = getattr(module, "weight_mask", None)
+    return None if mask is None else mask.reshape(mask.shape[0], -1).ne(0).any(1)
+
+
+def layer_activity(module: nn.Module, output: torch.Tensor) -> torch.Tensor:
+    """`unit_activity` of the layer's live units (all units unless it is pruned)."""
+    activity = unit_activity(module, output)
+    live = live_units(module)
+    return activity if live is None else activity[live]
 
 
 def normalize_scores(activity: torch.Tensor) -> torch.Tensor:
@@ -51,11 +73,13 @@ def normalize_scores(activity: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def dormant_scores(agent: nn.Module, obs: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Normalized score per unit of every measured layer, from one forward pass of `agent.encoder` on `obs`."""
+    """Normalized score per live unit of every measured layer, from one forward pass of `agent.encoder` on `obs`."""
     layers = measured_layers(agent)
     activities: dict[str, torch.Tensor] = {}
     handles = [
-        module.register_forward_hook(lambda _m, _i, out, name=name: activities.__setitem__(name, unit_activity(out)))
+        module.register_forward_hook(
+            lambda m, _i, out, name=name: activities.__setitem__(name, layer_activity(m, out))
+        )
         for name, module in layers
     ]
     was_training = agent.training
@@ -82,5 +106,6 @@ def dormant_metrics(agent: nn.Module, obs: torch.Tensor, tau: float = DEFAULT_TA
         f"{PREFIX}/zero_fraction": 100.0 * (pooled <= 0).float().mean().item(),
     }
     for index, (name, layer_scores) in enumerate(scores.items()):
-        metrics[f"{PREFIX}/{index}_{name}"] = 100.0 * (layer_scores <= tau).float().mean().item()
+        if layer_scores.numel():  # a layer pruned away entirely has no percentage
+            metrics[f"{PREFIX}/{index}_{name}"] = 100.0 * (layer_scores <= tau).float().mean().item()
     return metrics

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -23,21 +24,45 @@ def network_stats(agent: nn.Module, device: str | torch.device = "cpu") -> dict[
     }
 
 
-def _time_forward_ms(agent: nn.Module, obs: torch.Tensor, repeats: int) -> float:
-    """Mean milliseconds per forward pass: CUDA events on a GPU, wall clock on a CPU."""
-    if obs.device.type == "cuda":
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        torch.cuda.synchronize(obs.device)
-        start.record()
-        for _ in range(repeats):
-            agent(obs)
-        end.record()
-        torch.cuda.synchronize(obs.device)
-        return start.elapsed_time(end) / repeats
-    begin = time.perf_counter()
+class WallClockTimer:
+    """Elapsed milliseconds by the host's clock (CPU work runs synchronously)."""
+
+    def start(self) -> None:
+        self.begin = time.perf_counter()
+
+    def stop_ms(self) -> float:
+        return (time.perf_counter() - self.begin) * 1000.0
+
+
+class CudaEventTimer:
+    """Elapsed milliseconds of the work queued on a CUDA device, between two events recorded on its stream."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.begin = torch.cuda.Event(enable_timing=True)
+        self.end = torch.cuda.Event(enable_timing=True)
+
+    def start(self) -> None:
+        torch.cuda.synchronize(self.device)  # earlier work (the warm-up) must not be timed
+        self.begin.record()
+
+    def stop_ms(self) -> float:
+        self.end.record()
+        self.end.synchronize()
+        return self.begin.elapsed_time(self.end)
+
+
+def device_timer(device: torch.device) -> WallClockTimer | CudaEventTimer:
+    """CUDA events on a GPU, the wall clock elsewhere."""
+    return CudaEventTimer(device) if device.type == "cuda" else WallClockTimer()
+
+
+def mean_call_ms(fn: Callable[[], object], repeats: int, timer: WallClockTimer | CudaEventTimer) -> float:
+    """Mean milliseconds per call of `fn` over `repeats` calls timed as one span."""
+    timer.start()
     for _ in range(repeats):
-        agent(obs)
-    return (time.perf_counter() - begin) * 1000.0 / repeats
+        fn()
+    return timer.stop_ms() / repeats
 
 
 @torch.inference_mode()
@@ -59,7 +84,7 @@ def measure_latency(
             obs = torch.randint(0, 256, (batch, *OBS_SHAPE), dtype=torch.uint8, generator=generator).to(device)
             for _ in range(warmup):
                 agent(obs)
-            results[f"charts/latency_ms_b{batch}"] = _time_forward_ms(agent, obs, repeats)
+            results[f"charts/latency_ms_b{batch}"] = mean_call_ms(lambda: agent(obs), repeats, device_timer(device))
     finally:
         agent.train(was_training)
     return results

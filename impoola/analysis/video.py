@@ -8,8 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from impoola.envs.procgen import make_track_env
-from impoola.evaluation import Policy
+from impoola.eval_registry import EvalSpec, Policy
 
 with warnings.catch_warnings():  # imageio-ffmpeg 0.3 imports the deprecated pkg_resources
     warnings.simplefilter("ignore")
@@ -85,22 +84,22 @@ def record_episodes(
     env_id: str,
     path: str | Path,
     num_episodes: int = 1,
+    *,
     distribution_mode: str = "easy",
-    track: str = "generalization",
-    split: str = "test",
+    spec: EvalSpec = EvalSpec("test", "generalization", "test"),
     seed: int = 1,
-    noise_std: float = 0.0,
     fps: int = 15,
     factor: int = 2,
 ) -> EpisodeVideo:
-    """Play `num_episodes` episodes of one env of the track's split and write every frame the agent acted on to `path`.
+    """Play `num_episodes` episodes of one env of `spec`'s levels and write every frame the agent acted on to `path`.
 
     `policy` maps a uint8 (1, 3, 64, 64) observation batch to actions. Frames are Procgen's 512x512
     renders downscaled by `factor`; an episode of length L contributes L frames, episodes follow each other.
+    With a noisy `spec` the agent sees the noised observations; the video shows the clean renders.
     """
     if num_episodes < 1:
         raise ValueError(f"invalid num_episodes {num_episodes!r}; must be >= 1")
-    env = make_track_env(env_id, distribution_mode, track, split, 1, seed, 1, noise_std, render_mode="rgb_array")
+    env = spec.make_env(env_id, distribution_mode, num_envs=1, seed=seed, num_threads=1, render_mode="rgb_array")
     returns: list[float] = []
     lengths: list[int] = []
     try:

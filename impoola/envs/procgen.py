@@ -156,6 +156,7 @@ def make_track_env(
     split: str,
     num_envs: int,
     seed: int,
+    *,
     num_threads: int | None = None,
     noise_std: float = 0.0,
     render_mode: str | None = None,

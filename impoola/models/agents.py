@@ -8,7 +8,7 @@ from torch import nn
 from torch.distributions import Categorical
 
 from impoola.config import ModelOptions
-from impoola.models.encoders import IMPALA_CHANNELS, NATURE_FILTERS, Encoder, ImpalaEncoder, NatureEncoder
+from impoola.models.encoders import ENCODERS, Encoder
 
 
 def layer_init(layer: nn.Linear, std: float, bias: float = 0.0) -> nn.Linear:
@@ -69,37 +69,9 @@ class DQNAgent(nn.Module):
         return self(obs).argmax(-1)
 
 
-def nature_filters(options: ModelOptions) -> tuple[int, int, int]:
-    """Explicit `--cnn_filters`, else the filters that reproduce the plotted counts for τ = 1, 2, 3."""
-    if options.cnn_filters is not None:
-        if len(options.cnn_filters) != 3:
-            raise ValueError(f"invalid cnn_filters {options.cnn_filters!r}; valid: three positive integers")
-        return tuple(options.cnn_filters)  # type: ignore[return-value]
-    if options.scale not in NATURE_FILTERS:
-        raise ValueError(
-            f"invalid scale {options.scale!r} for encoder 'nature'; valid: 1, 2, 3 (or give --cnn_filters)"
-        )
-    return NATURE_FILTERS[int(options.scale)]
-
-
 def build_encoder(options: ModelOptions) -> Encoder:
-    """The encoder described by the model options (variants: see `ModelOptions`)."""
-    if options.encoder == "nature":
-        if options.extra_stage and options.cnn_filters is not None:
-            filters = tuple(options.cnn_filters)
-        else:
-            filters = nature_filters(options)
-            filters = (*filters, filters[-1]) if options.extra_stage else filters
-        return NatureEncoder(filters, pooling=options.resolved_pooling(), dropout=options.dropout)
-    channels = IMPALA_CHANNELS + ((IMPALA_CHANNELS[-1],) if options.extra_stage else ())
-    return ImpalaEncoder(
-        options.scale,
-        pooling=options.resolved_pooling(),
-        pool_size=options.pool_size,
-        channels=channels,
-        positional_encoding=options.pe_placement if options.positional_encoding else None,
-        dropout=options.dropout,
-    )
+    """The encoder described by the model options: its family's class (`ENCODERS`) built from them."""
+    return ENCODERS[options.encoder].encoder_class.from_options(options)
 
 
 def build_agent(kind: str, options: ModelOptions, num_actions: int) -> PPOAgent | DQNAgent:

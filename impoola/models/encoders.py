@@ -1,4 +1,10 @@
-"""Image encoders: Impala-CNN / Impoola-CNN (one class, a pooling-head choice) and Nature-CNN.
+"""Image encoders: Impala-CNN / Impoola-CNN (one class, a pooling-head choice) and Nature-CNN, and their registry.
+
+`ENCODERS` maps each `--encoder` choice to its family: an `Encoder` subclass and the pooling head it uses by
+default. A family's class builds itself from the model options (`from_options`), rejects the options it does not
+support (`check_options`) and names its models (`name_stem`, `extra_stage_suffix`); the options' choices, the
+model names parsed by `plot_utils` and the benchmark's choices all follow from `ENCODERS`. Adding an encoder
+family is its class plus one entry.
 
 Inputs are uint8 (N, 3, 64, 64) frames; the encoder divides by 255. No normalization layers.
 Module names follow the release (`network.<i>.conv`, `network.<i>.res_block<j>.conv<k>`), so
@@ -18,10 +24,16 @@ Nature-CNN options: four filters give "Nature + 1 conv" (k4 s2 ×3, then k3 s1 -
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
 import torch
 from torch import nn
 
 from impoola.models.heads import LATENT_HEADS, HeadSpec, build_head
+
+if TYPE_CHECKING:
+    from impoola.config import ModelOptions
 
 LATENT_DIM = 256
 IMPALA_CHANNELS = (16, 32, 32)
@@ -122,6 +134,23 @@ class Encoder(nn.Module):
         with torch.autocast(obs.device.type, self.autocast_dtype):
             return self.network(obs.float() / 255.0).float()
 
+    extra_stage_suffix: ClassVar[str] = "_4seq"
+    """model-name suffix of `--extra_stage`"""
+
+    @classmethod
+    def from_options(cls, options: ModelOptions) -> Encoder:
+        """The encoder the (validated) model options describe."""
+        raise NotImplementedError
+
+    @classmethod
+    def check_options(cls, options: ModelOptions, pooling: str) -> None:
+        """Raise a one-line ValueError for a model option this family does not support (default: none)."""
+
+    @classmethod
+    def name_stem(cls, family: str, options: ModelOptions) -> str:
+        """The family-and-width start of the model name, e.g. impoola_s2."""
+        return f"{family}_s{options.scale:g}"
+
 
 def sequence_pe(placement: str | None, index: int, count: int) -> str | None:
     """Where conv sequence `index` of `count` adds the positional encoding for an encoder-level placement."""
@@ -168,6 +197,26 @@ class ImpalaEncoder(Encoder):
             self.out_features = latent_dim
         self.network = nn.Sequential(*layers)
 
+    @classmethod
+    def from_options(cls, options: ModelOptions) -> ImpalaEncoder:
+        """Channels (16, 32, 32)·τ, plus a 4th sequence of 32·τ with `extra_stage`."""
+        return cls(
+            options.scale,
+            pooling=options.resolved_pooling(),
+            pool_size=options.pool_size,
+            channels=IMPALA_CHANNELS + ((IMPALA_CHANNELS[-1],) if options.extra_stage else ()),
+            positional_encoding=options.pe_placement if options.positional_encoding else None,
+            dropout=options.dropout,
+        )
+
+    @classmethod
+    def check_options(cls, options: ModelOptions, pooling: str) -> None:
+        """Every conv layer keeps at least one channel at width scale τ."""
+        narrowest = min(int(round(c * options.scale)) for c in IMPALA_CHANNELS)
+        if narrowest < 1:
+            raise ValueError(f"invalid scale {options.scale!r}: the narrowest conv layer would have {narrowest} "
+                             f"channels; valid: scale >= {1 / (2 * min(IMPALA_CHANNELS)):g} (τ = 1..4 in the paper)")
+
 
 class NatureEncoder(Encoder):
     """Nature-CNN: Conv 8x8/4, 4x4/2, 3x3/1 (no padding), flatten, Linear -> 256.
@@ -204,3 +253,60 @@ class NatureEncoder(Encoder):
         layers += [nn.Linear(previous * size * size, latent_dim), nn.ReLU()]
         self.network = nn.Sequential(*layers)
         self.out_features = latent_dim
+
+    extra_stage_suffix: ClassVar[str] = "_4conv"
+
+    @classmethod
+    def filters(cls, options: ModelOptions) -> tuple[int, ...]:
+        """Explicit `--cnn_filters`, else the filters that reproduce the plotted counts for τ = 1, 2, 3.
+
+        With `extra_stage` the default filters repeat their last width ("Nature + 1 conv").
+        """
+        if options.cnn_filters is not None:
+            return tuple(options.cnn_filters)
+        filters = NATURE_FILTERS[int(options.scale)]
+        return (*filters, filters[-1]) if options.extra_stage else filters
+
+    @classmethod
+    def from_options(cls, options: ModelOptions) -> NatureEncoder:
+        """Nature-CNN with `filters(options)`; pooling avg is "Nature w/ GAP"."""
+        return cls(cls.filters(options), pooling=options.resolved_pooling(), dropout=options.dropout)
+
+    @classmethod
+    def check_options(cls, options: ModelOptions, pooling: str) -> None:
+        """Flatten or global average pooling, no positional encoding, 3 filters (4 with extra_stage)."""
+        if pooling not in ("flatten", "avg") or options.pool_size != 1:
+            raise ValueError(
+                f"invalid pooling {pooling!r} (k={options.pool_size}) for encoder 'nature'; valid: flatten, avg (k=1)"
+            )
+        if options.positional_encoding:
+            raise ValueError("invalid positional_encoding for encoder 'nature'; valid: impala, impoola")
+        count = 4 if options.extra_stage else 3
+        if options.cnn_filters is not None and len(options.cnn_filters) != count:
+            raise ValueError(f"invalid cnn_filters {options.cnn_filters!r}; valid: {count} positive integers")
+        if options.cnn_filters is None and options.scale not in NATURE_FILTERS:
+            raise ValueError(
+                f"invalid scale {options.scale!r} for encoder 'nature'; valid: 1, 2, 3 (or give --cnn_filters)"
+            )
+
+    @classmethod
+    def name_stem(cls, family: str, options: ModelOptions) -> str:
+        """nature_s<τ>, or nature_f<filters> with explicit filters (e.g. nature_f32-64-64)."""
+        if options.cnn_filters is None:
+            return super().name_stem(family, options)
+        return f"{family}_f" + "-".join(str(f) for f in options.cnn_filters)
+
+
+@dataclass(frozen=True)
+class EncoderFamily:
+    """An `--encoder` choice: the class that builds it and the pooling head it uses unless `--pooling` is given."""
+
+    encoder_class: type[Encoder]
+    default_pooling: str
+
+
+ENCODERS: dict[str, EncoderFamily] = {
+    "impala": EncoderFamily(ImpalaEncoder, "flatten"),
+    "impoola": EncoderFamily(ImpalaEncoder, "avg"),
+    "nature": EncoderFamily(NatureEncoder, "flatten"),
+}

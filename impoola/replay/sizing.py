@@ -1,0 +1,26 @@
+"""Whether a replay memory fits in memory: the bytes available to a new allocation, checked before allocating."""
+
+from __future__ import annotations
+
+import os
+
+
+def available_memory() -> int:
+    """Bytes of memory available to a new allocation (MemAvailable of /proc/meminfo, else free physical pages)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def check_memory(required: int, available: int) -> None:
+    """Raise a one-line MemoryError when the replay memory needs more bytes than are available."""
+    if required > available:
+        raise MemoryError(
+            f"replay memory needs {required / 2**30:.2f} GiB but only {available / 2**30:.2f} GiB are available; "
+            "lower the buffer size or free memory"
+        )
