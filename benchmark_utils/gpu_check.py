@@ -21,7 +21,6 @@ on the CPU at a tiny config: it exists for the tests.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -35,11 +34,15 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
 
 from benchmark_utils.benchmark import detect_gpus
+from impoola.cli import run_command
+from impoola.options import Checked, Float
+from impoola.rundir import check_output_dir
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA_VERSION = 1
@@ -340,30 +343,40 @@ def markdown_table(report: dict) -> str:
     return "\n".join(lines) + "\n\n" + "\n".join(f"- {note}" for note in notes) + "\n"
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m benchmark_utils.gpu_check", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--output_dir", default="runs/gpu_check",
-                        help="where gpu_check.json and gpu_check.md go (default runs/gpu_check)")
-    parser.add_argument("--budget_s", type=float, default=480.0,
-                        help="time budget in seconds, > 0 (default 480: stages that no longer fit are skipped)")
-    parser.add_argument("--require_gpu", action="store_true", help="exit 2 instead of 0 without CUDA")
-    parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda", help=argparse.SUPPRESS)
-    parser.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--tests", nargs="+", default=["tests"], help=argparse.SUPPRESS)
-    return parser.parse_args(argv)
+@dataclass(frozen=True)
+class GpuCheckOptions(Checked):
+    """Where the report goes, the time budget and whether a machine without CUDA is an error."""
+
+    output_dir: str = "runs/gpu_check"
+    """where gpu_check.json and gpu_check.md go"""
+    budget_s: Float(0, low_open=True) = 480.0
+    """time budget in seconds (stages that no longer fit are skipped)"""
+    require_gpu: bool = False
+    """exit 2 instead of 0 without CUDA"""
+    device: Literal["cuda", "cpu"] = "cuda"
+    """internal: the device checked (cpu: every stage runs on the CPU, for this module's tests)"""
+    tiny: bool = False
+    """internal: tiny configs instead of the paper's (for this module's tests)"""
+    tests: tuple[str, ...] = ("tests",)
+    """internal: the test paths whose CUDA tests run"""
+
+    def check(self) -> None:
+        check_output_dir("output_dir", self.output_dir)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    if not args.budget_s > 0:
-        print(f"error: invalid --budget_s {args.budget_s}; valid: a positive number of seconds", file=sys.stderr)
-        return 2
+    """Command-line entry point: 0 passed (or no CUDA), 1 a stage failed, 2 bad input or no CUDA with --require_gpu."""
+    return run_command(GpuCheckOptions, check_machine, argv, description=__doc__)
+
+
+def check_machine(args: GpuCheckOptions) -> int:
+    """Run every stage within the budget, write the report and return 0 if all passed, else 1."""
     if args.device == "cuda" and not torch.cuda.is_available():
         message = f"no CUDA: torch {torch.__version__} sees no CUDA GPU on this machine; nothing was checked"
-        print(f"error: {message} (--require_gpu)" if args.require_gpu else message,
-              file=sys.stderr if args.require_gpu else sys.stdout)
-        return 2 if args.require_gpu else 0
+        if args.require_gpu:
+            raise ValueError(f"{message} (--require_gpu)")
+        print(message)
+        return 0
     from impoola.performance import describe_device
 
     device = torch.device(args.device)

@@ -39,7 +39,7 @@ def test_without_cuda_it_says_so_in_one_line(tmp_path):
 
 def test_bad_budget_exits_2_before_anything():
     out = check("--budget_s", "-5")
-    assert out.returncode == 2 and out.stderr == "error: invalid --budget_s -5.0; valid: a positive number of seconds\n"
+    assert out.returncode == 2 and out.stderr == "error: invalid budget_s -5.0; valid: a number > 0\n"
 
 
 def test_loss_tolerance():
