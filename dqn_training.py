@@ -117,7 +117,8 @@ class Args(Checked):
         check_mode(self.replay_mode)
         check_choice("exploration", self.exploration, EXPLORATIONS)
         if self.total_timesteps < self.num_envs:
-            raise ValueError(f"invalid total_timesteps {self.total_timesteps}; valid: at least num_envs ({self.num_envs})")
+            raise ValueError(f"invalid total_timesteps {self.total_timesteps}; "
+                             f"valid: at least num_envs ({self.num_envs})")
         if self.buffer_size < self.batch_size:
             raise ValueError(f"invalid buffer_size {self.buffer_size}; valid: at least batch_size ({self.batch_size})")
         if self.buffer_size < self.num_envs * (self.n_step + 1):
@@ -231,7 +232,8 @@ def main(args: Args) -> dict[str, float]:
             return {}
         # --resume continues from the newest checkpoint; a run killed before its first one starts afresh.
         checkpoint = load_resume_checkpoint(
-            run_dir.path, flat_options(args), "dqn", prefer=replay_matches(run_dir.replay) if args.save_buffer else None,
+            run_dir.path, flat_options(args), "dqn",
+            prefer=replay_matches(run_dir.replay) if args.save_buffer else None,
             check=lambda payload: check_resume(payload, total_steps, args.total_timesteps),
         ) if run.resume else None
         device = select_device(run.cuda)

@@ -99,7 +99,8 @@ def evaluate_scores(
     """Mean return, normalized score and episodes/s of a training script's agent on its track's splits.
 
     Returns are raw (no reward scaling); the agent runs with the run's speed options (channels-last, bf16).
-    `env` is the run's environment options; `num_envs` the parallel evaluation envs. PPO samples from its policy (greedy=False), DQN acts greedily. The efficiency track trains
+    `env` is the run's environment options; `num_envs` the parallel evaluation envs. PPO samples from its policy
+    (greedy=False), DQN acts greedily. The efficiency track trains
     on the full distribution, so its result is logged under both the train and the test keys. With
     `video_path`, one more episode of the first split is recorded there as an MP4.
     """
