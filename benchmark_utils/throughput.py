@@ -39,7 +39,6 @@ from typing import Literal
 
 import numpy as np
 import torch
-import tyro
 
 from impoola.cli import run_command
 from impoola.config import ModelOptions, PerformanceOptions
@@ -109,8 +108,10 @@ class ThroughputOptions(Checked):
     """use CUDA when available"""
     json: str | None = None
     """also write all results to this JSON file"""
-    child: tyro.conf.Suppress[str | None] = None
-    result: tyro.conf.Suppress[str | None] = None
+    child: str | None = None
+    """internal: measure only this variant, in this process (the parent starts one such child per measurement)"""
+    result: str | None = None
+    """internal: the JSON file a child writes its results to"""
 
     def check(self) -> None:
         check_choice("env_id", self.env_id, GAMES)
