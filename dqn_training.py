@@ -118,7 +118,8 @@ class Args(Checked):
         rules_for(self.replay_mode)
         check_choice("exploration", self.exploration, EXPLORATIONS)
         if self.total_timesteps < self.num_envs:
-            raise ValueError(f"invalid total_timesteps {self.total_timesteps}; valid: at least num_envs ({self.num_envs})")
+            raise ValueError(f"invalid total_timesteps {self.total_timesteps}; "
+                             f"valid: at least num_envs ({self.num_envs})")
         if self.buffer_size < self.batch_size:
             raise ValueError(f"invalid buffer_size {self.buffer_size}; valid: at least batch_size ({self.batch_size})")
         if self.buffer_size < self.num_envs * (self.n_step + 1):

@@ -200,7 +200,8 @@ def analyze_command(options: AnalyzeOptions) -> None:
         if "translation" in results:
             matrices[results["run"]] = np.array(results["translation"]["matrix"])
     if several and matrices:
-        vmax = options.vmax if not options.buggy_log_probs else max(options.vmax, max(m.max() for m in matrices.values()))
+        vmax = options.vmax if not options.buggy_log_probs else max(
+            options.vmax, max(m.max() for m in matrices.values()))
         plot_heatmaps(matrices, out_root / "translation_compare", vmax=vmax)
 
 

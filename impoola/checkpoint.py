@@ -18,7 +18,8 @@ from impoola.config import ModelOptions
 CHECKPOINT_PATTERN = re.compile(r"^ckpt_(\d+)\.pt$")
 FORMAT_VERSION = 1
 # Args that fix the network, its state's shapes, the environments or the RNG streams a checkpoint belongs to (a
-# resumed run restores those, so another value could not apply): resuming with other values is an error. Other changed args (except RESUME_FREE_ARGS) resume with a warning.
+# resumed run restores those, so another value could not apply): resuming with other values is an error. Other
+# changed args (except RESUME_FREE_ARGS) apply from the resume point, with a warning.
 MODEL_ARGS = (*(f.name for f in dataclasses.fields(ModelOptions)), "pruning", "pruning_mode", "redo", "env_id",
               "distribution_mode", "track", "num_envs", "seed", "num_steps")
 RESUME_FREE_ARGS = ("resume", "preset", "output_dir", "run_name", "progress_bar", "wandb_mode", "wandb_project",

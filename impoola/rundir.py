@@ -108,9 +108,6 @@ class RunDir:
         """The video of the evaluation at `global_step`."""
         return self.videos / f"step_{global_step:012d}.mp4"
 
-    def exists(self) -> bool:
-        return self.path.exists()
-
     def is_done(self) -> bool:
         """Whether the run completed (it wrote its done marker)."""
         return self.done_marker.exists()

@@ -7,6 +7,7 @@ import json
 import math
 import netrc
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,8 @@ from tqdm import tqdm
 from impoola.checkpoint import atomic_write_bytes
 from impoola.rundir import RunDir
 
-WANDB_INIT_TIMEOUT = 30  # seconds W&B online may take to reach its server before the run falls back to offline
+WANDB_INIT_TIMEOUT = 90  # seconds W&B online may take to start once its server answers
+WANDB_CONNECT_TIMEOUT = 10  # seconds to reach the W&B server before a run logs offline instead
 
 def write_json(path: Path, data: Any) -> None:
     atomic_write_bytes(path, lambda f: f.write(json.dumps(data, indent=2, default=str).encode()))
@@ -66,7 +68,8 @@ class RunLog:
             if row["global_step"] >= start_step:
                 self._log_tb(row)
         self.wandb_run = self._init_wandb(config, wandb_mode, wandb_project, wandb_entity, wandb_tags)
-        if self.wandb_run is not None and self.wandb_run.offline:  # each offline attempt is its own directory: the newest gets the whole history
+        if self.wandb_run is not None and self.wandb_run.offline:  # each offline attempt is its own directory:
+            # the newest gets the whole history
             for row in kept:
                 self.wandb_run.log(dict(row), step=row["global_step"])
         self.bar = tqdm(total=total_steps, initial=start_step, unit="step", dynamic_ncols=True,
@@ -83,8 +86,7 @@ class RunLog:
         return rows[:keep]
 
     def _init_wandb(self, config, mode, project, entity, tags):
-        """The W&B run (None when disabled); online without a reachable server, after WANDB_INIT_TIMEOUT seconds,
-        offline with a warning."""
+        """The W&B run (None when disabled); online without a reachable server: offline, with a warning."""
         if mode == "disabled":
             return None
         import wandb
@@ -95,12 +97,12 @@ class RunLog:
         kwargs = dict(project=project, entity=entity, tags=list(tags), config=config, name=self.run_dir.name,
                       id=run_id, dir=str(self.run_dir.path))
         if mode == "online":
-            try:
+            server = wandb_server()
+            if wandb_reachable(server):
                 return wandb.init(mode="online", resume="allow", **kwargs,
                                   settings=wandb.Settings(silent=True, init_timeout=WANDB_INIT_TIMEOUT))
-            except Exception as exc:  # noqa: BLE001 - any failure to reach the server: log offline instead
-                print(f"warning: W&B online failed ({' '.join(str(exc).split())[:200]}); logging offline to "
-                      f"{str(self.run_dir.wandb)!r} instead (`wandb sync` it later)", file=sys.stderr)
+            print(f"warning: the W&B server {server[0]}:{server[1]} is not reachable; logging offline to "
+                  f"{str(self.run_dir.wandb)!r} instead (`wandb sync` it later)", file=sys.stderr)
         return wandb.init(mode="offline", **kwargs, settings=wandb.Settings(silent=True))
 
     def log(self, metrics: dict[str, Any], global_step: int) -> None:
@@ -144,11 +146,26 @@ class RunLog:
             self.wandb_run.finish()
 
 
+def wandb_server() -> tuple[str, int]:
+    """(host, port) of the W&B server (WANDB_BASE_URL, default https://api.wandb.ai)."""
+    url = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai"))
+    return url.hostname or "api.wandb.ai", url.port or (80 if url.scheme == "http" else 443)
+
+
+def wandb_reachable(server: tuple[str, int], timeout: float = WANDB_CONNECT_TIMEOUT) -> bool:
+    """Whether a TCP connection to the W&B server opens within `timeout` seconds (no network: False, bounded)."""
+    try:
+        socket.create_connection(server, timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
 def wandb_credentials() -> bool:
     """Whether W&B can log in without a prompt: WANDB_API_KEY, or a netrc entry for the W&B host."""
     if os.environ.get("WANDB_API_KEY"):
         return True
-    host = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname or "api.wandb.ai"
+    host = wandb_server()[0]
     paths = [Path(os.environ["NETRC"]).expanduser()] if os.environ.get("NETRC") else [
         Path.home() / ".netrc", Path.home() / "_netrc"]
     for path in paths:

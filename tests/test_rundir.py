@@ -11,7 +11,6 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
@@ -122,10 +121,26 @@ def test_a_previous_versions_runs_load_and_resume_with_a_changed_learning_rate_a
     config = json.loads((tmp_path / "v1_ppo" / "config.json").read_text())
     assert set(config) == set(old_config) | {"preset", "redo_mode"}  # the same keys plus the newer options
     changed = {key for key in old_config if config[key] != old_config[key]}
-    assert changed == {"total_timesteps", "learning_rate", "base_learning_rate", "num_iterations", "resume", "output_dir",
-                       "checkpoint_every"}
+    assert changed == {"total_timesteps", "learning_rate", "base_learning_rate", "num_iterations", "resume",
+                       "output_dir", "checkpoint_every"}
     assert config["learning_rate"] == 2e-3 and config["base_learning_rate"] == pytest.approx(8e-3)  # 2e-3 x 2/τ
     rows = [json.loads(line) for line in (tmp_path / "v1_ppo" / "metrics.jsonl").read_text().splitlines()]
     assert [row["global_step"] for row in rows][-2:] == [96, 96]
     assert rows[-2]["charts/learning_rate"] == pytest.approx(8e-3)  # what config.json says is what ran
     assert [p.name for p in list_checkpoints(tmp_path / "v1_ppo" / "checkpoints")] == ["ckpt_000000000096.pt"]
+
+
+def test_wandb_online_without_a_reachable_server_logs_offline_with_a_warning(tmp_path, monkeypatch, capsys):
+    from impoola.runlog import RunLog
+
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")  # nothing listens there: the connection is refused
+    run = RunDir(tmp_path, "run").acquire(resume=False)
+    start = time.time()
+    log = RunLog(run, {"a": 1}, 10, wandb_mode="online", progress=False)
+    log.log({"x": 1.0}, 0)
+    log.close()
+    run.release()
+    assert time.time() - start < 120 and log.wandb_run.offline
+    assert "warning: the W&B server 127.0.0.1:9 is not reachable; logging offline" in capsys.readouterr().err
+    assert list((tmp_path / "run" / "wandb").glob("offline-run-*"))
