@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,11 +28,11 @@ from impoola.envs.games import NUM_ACTIONS, level_range, normalized_score
 from impoola.envs.procgen import ProcgenVecEnv
 from impoola.envs.wrappers import RewardNormalizer
 from impoola.evaluation import evaluate_scores
-from impoola.models.agents import build_agent
+from impoola.models.agents import PPOAgent, build_agent
 from impoola.performance import (
     PerformanceOptions, StepTransfer, compile_agent, compiled, configure_torch, prepare_agent,
 )
-from impoola.ppo import RolloutBuffer, compute_gae, explained_variance, ppo_loss
+from impoola.ppo import LOSS_KEYS, PPOLoss, RolloutBuffer, compute_gae, explained_variance, ppo_loss
 from impoola.pruning import GradualPruner
 from impoola.redo import ReDo
 from impoola.runlog import RunLog, is_done, prepare_run_dir
@@ -104,8 +105,31 @@ def base_learning_rate(args: Args) -> float:
     return lr * 2.0 / args.scale if args.scale_lr else lr
 
 
-LOSS_KEYS = ("losses/loss", "losses/policy_loss", "losses/value_loss", "losses/entropy", "losses/old_approx_kl",
-             "losses/approx_kl", "losses/clipfrac")
+def update(agent: PPOAgent, optimizer: torch.optim.Optimizer, loss_fn: Callable[..., PPOLoss],
+           batch: dict[str, torch.Tensor], args: Args) -> torch.Tensor:
+    """PPO update on one rollout: epochs of shuffled minibatches, stopping after the epoch whose last approx_kl
+    exceeds target_kl; returns the loss parts' means over the minibatches (LOSS_KEYS order), on the device."""
+    batch_size = len(batch["obs"])
+    minibatch_size = batch_size // args.num_minibatches
+    loss_sums = torch.zeros(len(LOSS_KEYS), device=batch["obs"].device)
+    num_updates = 0
+    for _ in range(args.update_epochs):
+        permutation = torch.randperm(batch_size, device=batch["obs"].device)
+        for start in range(0, batch_size, minibatch_size):
+            mb = permutation[start:start + minibatch_size]
+            newlogits, newvalue = agent(batch["obs"][mb])
+            out = loss_fn(newlogits, newvalue, batch["actions"][mb], batch["logprobs"][mb], batch["values"][mb],
+                          batch["returns"][mb], batch["advantages"][mb], args.clip_coef, args.ent_coef,
+                          args.vf_coef, args.norm_adv, args.clip_vloss)
+            optimizer.zero_grad(set_to_none=True)
+            out.loss.backward()
+            torch.nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
+            optimizer.step()
+            loss_sums += out.parts()
+            num_updates += 1
+        if args.target_kl is not None and out.approx_kl.item() > args.target_kl:
+            break
+    return loss_sums / num_updates
 
 
 def main(args: Args) -> dict[str, float]:
@@ -226,31 +250,13 @@ def main(args: Args) -> dict[str, float]:
         batch = storage.flat(advantages.clone(), returns.clone())
 
         # PPO update: epochs of shuffled minibatches, losses summed on the device and read once.
-        loss_sums = torch.zeros(7, device=device)
-        num_updates = 0
-        for epoch in range(args.update_epochs):
-            permutation = torch.randperm(batch_size, device=device)
-            for start in range(0, batch_size, minibatch_size):
-                mb = permutation[start:start + minibatch_size]
-                newlogits, newvalue = agent(batch["obs"][mb])
-                out = loss_fn(newlogits, newvalue, batch["actions"][mb], batch["logprobs"][mb], batch["values"][mb],
-                              batch["returns"][mb], batch["advantages"][mb], args.clip_coef, args.ent_coef,
-                              args.vf_coef, args.norm_adv, args.clip_vloss)
-                optimizer.zero_grad(set_to_none=True)
-                out.loss.backward()
-                torch.nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
-                optimizer.step()
-                loss_sums += torch.stack([out.loss, out.pg_loss, out.v_loss, out.entropy, out.old_approx_kl,
-                                          out.approx_kl, out.clipfrac]).detach()
-                num_updates += 1
-            if args.target_kl is not None and out.approx_kl.item() > args.target_kl:
-                break
+        mean_losses = update(agent, optimizer, loss_fn, batch, args)
 
         reset_units = redo.maybe_reset(iteration, batch["obs"][:256]) if redo is not None else None
 
         # Logging: one row per iteration, episode statistics aggregated over the iteration.
         elapsed = time.time() - start_time
-        losses = guard.read(loss_sums / num_updates, iteration, global_step)  # the iteration's one sync
+        losses = guard.read(mean_losses, iteration, global_step)  # the iteration's one sync
         metrics = {
             "charts/learning_rate": optimizer.param_groups[0]["lr"],
             "charts/SPS": batch_size / (time.time() - iteration_start),
