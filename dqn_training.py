@@ -24,8 +24,12 @@ import math
 import time
 from dataclasses import dataclass
 
-import numpy as np
-import torch
+from impoola.openmp import sleep_idle_threads
+
+sleep_idle_threads()  # before torch loads OpenMP: idle torch threads sleep instead of spinning on Procgen's cores
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 from impoola.analysis.dormant import dormant_batch, dormant_metrics
 from impoola.analysis.stats import network_stats
@@ -41,7 +45,7 @@ from impoola.envs.games import NUM_ACTIONS, check_choice, level_range, normalize
 from impoola.envs.procgen import OBS_SHAPE, ProcgenVecEnv
 from impoola.evaluation import evaluate_scores
 from impoola.models.agents import DQNAgent, build_agent
-from impoola.performance import PerformanceOptions, compile_agent, configure_torch, prepare_agent
+from impoola.performance import PerformanceOptions, compile_agent, configure_torch, prepare_agent, run_headline
 from impoola.replay import ReplayMemory, available_memory, check_memory, check_mode, dqn_loss
 from impoola.runlog import RunLog, is_done, prepare_run_dir
 
@@ -290,6 +294,7 @@ def main(args: Args) -> dict[str, float]:
         log.log({**network_stats(q_network, device), **dormant()}, global_step)
     for network in (q_network, target_network):  # after network_stats: torchinfo's hooks must not be compiled in
         compile_agent(network, args, device)
+    log.headline(run_headline(device, args, args.model_name, q_network, envs.num_threads))
 
     stop = StopFlag(args.checkpoint_signals)
     guard = FiniteGuard(q_network, LOSS_KEYS, run_dir / "checkpoints", (log.close, envs.close, stop.close))
@@ -311,6 +316,9 @@ def main(args: Args) -> dict[str, float]:
         if dones.any():
             episode_returns.extend(info["episode_return"][dones].tolist())
             episode_lengths.extend(info["episode_length"][dones].tolist())
+            log.progress(global_step, ret=float(np.mean(episode_returns)))
+        else:
+            log.progress(global_step)
 
         if global_step > learning_start_step and len(rb) >= args.batch_size:
             learning_vector_steps += 1
@@ -350,7 +358,6 @@ def main(args: Args) -> dict[str, float]:
                                                greedy=True, video_path=video))
             metrics.update(dormant())
         log.log(metrics, global_step)
-        log.progress(global_step, SPS=metrics["charts/SPS"], ret=metrics.get("charts/episodic_return", math.nan))
         episode_returns, episode_lengths = [], []
         loss_sums.zero_()
         num_updates = 0

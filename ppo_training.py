@@ -8,13 +8,16 @@ Defaults are the paper's (the release's) settings; see README.md for every optio
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
-import torch
+from impoola.openmp import sleep_idle_threads
+
+sleep_idle_threads()  # before torch loads OpenMP: idle torch threads sleep instead of spinning on Procgen's cores
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 from impoola.analysis.dormant import dormant_metrics
 from impoola.analysis.stats import network_stats
@@ -30,7 +33,7 @@ from impoola.envs.wrappers import RewardNormalizer
 from impoola.evaluation import evaluate_scores
 from impoola.models.agents import PPOAgent, build_agent
 from impoola.performance import (
-    PerformanceOptions, StepTransfer, compile_agent, compiled, configure_torch, prepare_agent,
+    PerformanceOptions, StepTransfer, compile_agent, compiled, configure_torch, prepare_agent, run_headline,
 )
 from impoola.ppo import LOSS_KEYS, PPOLoss, RolloutBuffer, compute_gae, explained_variance, ppo_loss
 from impoola.pruning import GradualPruner
@@ -208,6 +211,7 @@ def main(args: Args) -> dict[str, float]:
         log.log({**network_stats(agent, device),
                  **dormant_metrics(agent, torch.from_numpy(next_obs_np).to(device))}, global_step)
     compile_agent(agent, args, device)  # after network_stats: torchinfo's hooks must not be compiled in
+    log.headline(run_headline(device, args, args.model_name, agent, envs.num_threads))
     loss_fn = compiled(ppo_loss, args, device)
     to_device = StepTransfer(args.num_envs, envs.single_observation_space.shape, device)
 
@@ -241,6 +245,9 @@ def main(args: Args) -> dict[str, float]:
             if next_done_np.any():
                 episode_returns.extend(info["episode_return"][next_done_np].tolist())
                 episode_lengths.extend(info["episode_length"][next_done_np].tolist())
+                log.progress(global_step, ret=float(np.mean(episode_returns)))
+            else:
+                log.progress(global_step)
 
         # Generalized advantage estimation, bootstrapped from the value of the next observation.
         with torch.inference_mode():
@@ -281,7 +288,6 @@ def main(args: Args) -> dict[str, float]:
                 metrics.update(evaluate(args.num_eval_episodes, splits))
             metrics.update(dormant_metrics(agent, batch["obs"][:256]))
         log.log(metrics, global_step)
-        log.progress(global_step, SPS=metrics["charts/SPS"], ret=metrics.get("charts/episodic_return", math.nan))
 
         if stop.signal is not None:
             save(iteration)

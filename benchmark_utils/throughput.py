@@ -48,6 +48,7 @@ from impoola.envs.games import NUM_ACTIONS
 from impoola.envs.procgen import OBS_SHAPE, ProcgenVecEnv
 from impoola.evaluation import evaluate_track
 from impoola.models.agents import agent_policy, build_agent
+from impoola.openmp import OPENMP_ENV
 from impoola.performance import (
     PerformanceOptions, compile_agent, compiled, configure_torch, describe_device, native_bf16, prepare_agent,
 )
@@ -316,6 +317,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def child_env(name: str) -> dict[str, str]:
+    """The environment of a variant's process: the training scripts' OpenMP settings, except for the plain arm."""
+    openmp = {} if name == PLAIN else {key: os.environ.get(key, value) for key, value in OPENMP_ENV.items()}
+    return {**os.environ, **openmp, "WANDB_SILENT": "true"}
+
+
 def main(argv: list[str] | None = None) -> dict[str, dict]:
     opts = parse_args(argv)
     if opts.child is not None:
@@ -332,6 +339,9 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
     print(f"device: {describe_device(device)}; torch {torch.__version__}")
     if device.type == "cpu" and not native_bf16(device):
         print(f"this CPU has no native bf16 (AVX512-BF16/AMX): the bf16 target (>= 2.9x {baseline}) does not apply")
+    ours, plain = child_env(""), child_env(PLAIN)
+    print("OpenMP: our arms " + ", ".join(f"{key}={ours[key]}" for key in OPENMP_ENV) + " (as the training scripts set "
+          "it); plain " + ", ".join(f"{key}={plain.get(key, 'unset')}" for key in OPENMP_ENV) + " (torch as it comes)")
     print(f"command: python -m benchmark_utils.throughput {' '.join(argv if argv is not None else sys.argv[1:])}")
     runs: dict[str, list[dict]] = {ALIASES.get(name, name): [] for name in variants}
     with tempfile.TemporaryDirectory() as tmp:
@@ -341,7 +351,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
                 child_argv = [*(argv if argv is not None else sys.argv[1:]), "--child", name, "--result",
                               str(result_path)]
                 proc = subprocess.run([sys.executable, "-m", "benchmark_utils.throughput", *child_argv],
-                                      env={**os.environ, "WANDB_SILENT": "true"})
+                                      env=child_env(name))
                 if proc.returncode != 0:
                     raise SystemExit(f"variant {name} failed with exit status {proc.returncode}")
                 result = json.loads(result_path.read_text())
