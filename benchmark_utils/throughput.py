@@ -48,7 +48,7 @@ from impoola.envs.games import NUM_ACTIONS
 from impoola.envs.procgen import OBS_SHAPE, ProcgenVecEnv
 from impoola.evaluation import evaluate_track
 from impoola.models.agents import agent_policy, build_agent
-from impoola.openmp import OPENMP_ENV
+from impoola.openmp import OPENMP_ENV, USER_OPENMP_ENV
 from impoola.performance import (
     PerformanceOptions, compile_agent, compiled, configure_torch, describe_device, native_bf16, prepare_agent,
 )
@@ -318,9 +318,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def child_env(name: str) -> dict[str, str]:
-    """The environment of a variant's process: the training scripts' OpenMP settings, except for the plain arm."""
-    openmp = {} if name == PLAIN else {key: os.environ.get(key, value) for key, value in OPENMP_ENV.items()}
-    return {**os.environ, **openmp, "WANDB_SILENT": "true"}
+    """The environment of a variant's process: the training scripts' OpenMP settings, except for the plain arm,
+    which gets the user's own (importing ppo_training filled them into this process's environment)."""
+    env = {**os.environ, "WANDB_SILENT": "true"}
+    if name == PLAIN:
+        for key, value in USER_OPENMP_ENV.items():
+            if value is None:
+                env.pop(key, None)
+            else:
+                env[key] = value
+    return env
 
 
 def main(argv: list[str] | None = None) -> dict[str, dict]:

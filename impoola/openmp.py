@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 
 OPENMP_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
+USER_OPENMP_ENV = {name: os.environ.get(name) for name in OPENMP_ENV}
+"""The values the process started with (None: unset), before `sleep_idle_threads` filled them in."""
 
 
 def sleep_idle_threads() -> None:
