@@ -93,6 +93,8 @@ def gemm_gflops(dtype: torch.dtype, size: int = 2048, repeats: int = 5) -> float
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variant", default="fp32_cl", help="a benchmark variant: <fp32|bf16>_<nchw|cl>")
+    parser.add_argument("--encoder", choices=("impala", "impoola", "nature"), default="impoola")
+    parser.add_argument("--scale", type=float, default=2)
     parser.add_argument("--env_id", default="bigfish")
     parser.add_argument("--num_envs", type=int, default=16)
     parser.add_argument("--num_steps", type=int, default=32)
@@ -109,7 +111,7 @@ def main() -> None:
             num_minibatches=opts.num_minibatches, update_epochs=opts.update_epochs,
             total_timesteps=batch * (1 + opts.iterations), num_eval_episodes=0, num_final_eval_episodes=0,
             eval_every_fraction=1.0, wandb_mode="disabled", progress_bar=False, output_dir=tmp, run_name="profile",
-            precision=perf.precision, channels_last=perf.channels_last, compile=perf.compile)
+            encoder=opts.encoder, scale=opts.scale, precision=perf.precision, channels_last=perf.channels_last, compile=perf.compile)
         log_path = Path(tmp) / "onednn.log"
         stdout = os.dup(1)
         verbose = torch.backends.mkldnn.verbose(torch.backends.mkldnn.VERBOSE_ON)
