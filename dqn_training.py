@@ -24,8 +24,12 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-import numpy as np
-import torch
+from impoola.openmp import sleep_idle_threads
+
+sleep_idle_threads()  # before torch loads OpenMP: idle torch threads sleep instead of spinning on Procgen's cores
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 from impoola.analysis.dormant import dormant_batch, dormant_metrics
 from impoola.analysis.stats import network_stats
@@ -39,7 +43,7 @@ from impoola.guards import EXIT_PREEMPTED, FiniteGuard, StopFlag
 from impoola.models.agents import DQNAgent, build_agent
 from impoola.dqn import dqn_loss
 from impoola.options import Checked, Float, Int, Maybe, flat_options
-from impoola.performance import compile_agent, configure_torch, prepare_agent, select_device
+from impoola.performance import compile_agent, configure_torch, prepare_agent, run_headline, select_device
 from impoola.replay import (
     ReplayMemory, available_memory, check_replay_disk, has_snapshot, keep_only, restore_replay, rules_for, save_snapshot,
 )
@@ -298,6 +302,7 @@ def main(args: Args) -> dict[str, float]:
         log.log({**network_stats(q_network, device), **dormant()}, global_step)
     for network in (q_network, target_network):  # after network_stats: torchinfo's hooks must not be compiled in
         compile_agent(network, args.speed, device)
+    log.headline(run_headline(device, args.speed, args.model_name, q_network, envs.num_threads))
 
     stop = StopFlag(run.checkpoint_signals)
     guard = FiniteGuard(q_network, LOSS_KEYS, run_dir.checkpoints,
@@ -320,6 +325,9 @@ def main(args: Args) -> dict[str, float]:
         if dones.any():
             episode_returns.extend(info["episode_return"][dones].tolist())
             episode_lengths.extend(info["episode_length"][dones].tolist())
+            log.progress(global_step, ret=float(np.mean(episode_returns)))
+        else:
+            log.progress(global_step)
 
         if global_step > learning_start_step and len(rb) >= args.batch_size:
             learning_vector_steps += 1
@@ -359,7 +367,6 @@ def main(args: Args) -> dict[str, float]:
                                                args.eval.num_eval_episodes, video))
             metrics.update(dormant())
         log.log(metrics, global_step)
-        log.progress(global_step, SPS=metrics["charts/SPS"], ret=metrics.get("charts/episodic_return", math.nan))
         episode_returns, episode_lengths = [], []
         loss_sums.zero_()
         num_updates = 0

@@ -10,10 +10,15 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
-import torch
+from impoola.openmp import sleep_idle_threads
+
+sleep_idle_threads()  # before torch loads OpenMP: idle torch threads sleep instead of spinning on Procgen's cores
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 from impoola.analysis.dormant import dormant_metrics
 from impoola.analysis.stats import network_stats
@@ -28,12 +33,12 @@ from impoola.envs.procgen import OBS_SHAPE, ProcgenVecEnv
 from impoola.envs.wrappers import RewardNormalizer
 from impoola.evaluation import evaluate_scores
 from impoola.guards import EXIT_PREEMPTED, FiniteGuard, StopFlag
-from impoola.models.agents import build_agent
+from impoola.models.agents import PPOAgent, build_agent
 from impoola.options import Checked, Float, Int, Maybe, flat_options
 from impoola.performance import (
-    StepTransfer, compile_agent, compiled, configure_torch, prepare_agent, select_device,
+    StepTransfer, compile_agent, compiled, configure_torch, prepare_agent, run_headline, select_device,
 )
-from impoola.ppo import RolloutBuffer, compute_gae, explained_variance, ppo_loss
+from impoola.ppo import LOSS_KEYS, PPOLoss, RolloutBuffer, compute_gae, explained_variance, ppo_loss
 from impoola.pruning import GradualPruner
 from impoola.redo import ReDo
 from impoola.replay import available_memory
@@ -120,8 +125,31 @@ def rollout_bytes(args: Args) -> int:
     return args.num_envs * args.num_steps * (math.prod(OBS_SHAPE) + 6 * 4)
 
 
-LOSS_KEYS = ("losses/loss", "losses/policy_loss", "losses/value_loss", "losses/entropy", "losses/old_approx_kl",
-             "losses/approx_kl", "losses/clipfrac")
+def update(agent: PPOAgent, optimizer: torch.optim.Optimizer, loss_fn: Callable[..., PPOLoss],
+           batch: dict[str, torch.Tensor], args: Args) -> torch.Tensor:
+    """PPO update on one rollout: epochs of shuffled minibatches, stopping after the epoch whose last approx_kl
+    exceeds target_kl; returns the loss parts' means over the minibatches (LOSS_KEYS order), on the device."""
+    batch_size = len(batch["obs"])
+    minibatch_size = batch_size // args.num_minibatches
+    loss_sums = torch.zeros(len(LOSS_KEYS), device=batch["obs"].device)
+    num_updates = 0
+    for _ in range(args.update_epochs):
+        permutation = torch.randperm(batch_size, device=batch["obs"].device)
+        for start in range(0, batch_size, minibatch_size):
+            mb = permutation[start:start + minibatch_size]
+            newlogits, newvalue = agent(batch["obs"][mb])
+            out = loss_fn(newlogits, newvalue, batch["actions"][mb], batch["logprobs"][mb], batch["values"][mb],
+                          batch["returns"][mb], batch["advantages"][mb], args.clip_coef, args.ent_coef,
+                          args.vf_coef, args.norm_adv, args.clip_vloss)
+            optimizer.zero_grad(set_to_none=True)
+            out.loss.backward()
+            torch.nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
+            optimizer.step()
+            loss_sums += out.parts()
+            num_updates += 1
+        if args.target_kl is not None and out.approx_kl.item() > args.target_kl:
+            break
+    return loss_sums / num_updates
 
 
 def main(args: Args) -> dict[str, float]:
@@ -217,6 +245,7 @@ def main(args: Args) -> dict[str, float]:
         log.log({**network_stats(agent, device),
                  **dormant_metrics(agent, torch.from_numpy(next_obs_np).to(device))}, global_step)
     compile_agent(agent, args.speed, device)  # after network_stats: torchinfo's hooks must not be compiled in
+    log.headline(run_headline(device, args.speed, args.model_name, agent, envs.num_threads))
     loss_fn = compiled(ppo_loss, args.speed, device)
     to_device = StepTransfer(args.num_envs, envs.single_observation_space.shape, device)
 
@@ -249,6 +278,9 @@ def main(args: Args) -> dict[str, float]:
             if next_done_np.any():
                 episode_returns.extend(info["episode_return"][next_done_np].tolist())
                 episode_lengths.extend(info["episode_length"][next_done_np].tolist())
+                log.progress(global_step, ret=float(np.mean(episode_returns)))
+            else:
+                log.progress(global_step)
 
         # Generalized advantage estimation, bootstrapped from the value of the next observation.
         with torch.inference_mode():
@@ -258,31 +290,13 @@ def main(args: Args) -> dict[str, float]:
         batch = storage.flat(advantages.clone(), returns.clone())
 
         # PPO update: epochs of shuffled minibatches, losses summed on the device and read once.
-        loss_sums = torch.zeros(7, device=device)
-        num_updates = 0
-        for epoch in range(args.update_epochs):
-            permutation = torch.randperm(batch_size, device=device)
-            for start in range(0, batch_size, minibatch_size):
-                mb = permutation[start:start + minibatch_size]
-                newlogits, newvalue = agent(batch["obs"][mb])
-                out = loss_fn(newlogits, newvalue, batch["actions"][mb], batch["logprobs"][mb], batch["values"][mb],
-                              batch["returns"][mb], batch["advantages"][mb], args.clip_coef, args.ent_coef,
-                              args.vf_coef, args.norm_adv, args.clip_vloss)
-                optimizer.zero_grad(set_to_none=True)
-                out.loss.backward()
-                torch.nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
-                optimizer.step()
-                loss_sums += torch.stack([out.loss, out.pg_loss, out.v_loss, out.entropy, out.old_approx_kl,
-                                          out.approx_kl, out.clipfrac]).detach()
-                num_updates += 1
-            if args.target_kl is not None and out.approx_kl.item() > args.target_kl:
-                break
+        mean_losses = update(agent, optimizer, loss_fn, batch, args)
 
         redo_metrics = redo.maybe_reset(iteration, batch["obs"][:256]) if redo is not None else {}
 
         # Logging: one row per iteration, episode statistics aggregated over the iteration.
         elapsed = time.time() - start_time
-        losses = guard.read(loss_sums / num_updates, iteration, global_step)  # the iteration's one sync
+        losses = guard.read(mean_losses, iteration, global_step)  # the iteration's one sync
         metrics = {
             "charts/learning_rate": optimizer.param_groups[0]["lr"],
             "charts/SPS": batch_size / (time.time() - iteration_start),
@@ -305,7 +319,6 @@ def main(args: Args) -> dict[str, float]:
         if pruner is not None:  # the release prunes at the end of the iteration, after its evaluation
             metrics["charts/sparsity"] = pruner.step(iteration)
         log.log(metrics, global_step)
-        log.progress(global_step, SPS=metrics["charts/SPS"], ret=metrics.get("charts/episodic_return", math.nan))
 
         if stop.signal is not None:
             save(iteration)

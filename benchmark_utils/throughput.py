@@ -4,13 +4,14 @@
         --num_minibatches 8 --update_epochs 3 --variants fp32_nchw,fp32_cl,bf16_cl,compile
 
 A variant is `<fp32|bf16>_<nchw|cl>[_compile][_reuse]` (`compile` alone means fp32_cl_compile; `reuse` turns on
---reuse_host_memory); the plain NCHW float32 baseline (fp32_nchw) is always measured, first, in the same run.
-Every variant is measured --rounds times, interleaved (baseline, A, B, baseline, A, B, ...) so that a shared
+--reuse_host_memory). The baseline every ratio is stated against is measured first, in the same run: for PPO the
+`plain` arm (benchmark_utils/plain_ppo.py: the same network and hyperparameters in the plainest CleanRL-style loop,
+NCHW float32, timed as a whole loop), for DQN our own NCHW float32 loop (fp32_nchw). Every variant is measured --rounds times, interleaved (baseline, A, B, baseline, A, B, ...) so that a shared
 machine's drift hits all alike; the table shows each figure's median over the rounds. Each measurement runs in a
 fresh process that
 1. times the parts alone (the median of --repeats runs after one warm-up run): env stepping with random actions,
    rollout inference on fixed observations (PPO: num_steps policy calls; DQN: one greedy act per vector step),
-   the update on a fixed batch (PPO: the update of ppo_training.main; DQN: dqn_training.train_step and the replay
+   the update on a fixed batch (PPO: ppo_training.update; DQN: dqn_training.train_step and the replay
    memory's add), and
 2. runs the real training script's main() (no evaluation, W&B off) for 1 + --iterations logged intervals and
    reads charts/SPS from its metrics.jsonl: the first interval is the warm-up (compilation, first calls), the
@@ -40,6 +41,9 @@ from typing import Literal
 import numpy as np
 import torch
 
+import dqn_training
+import ppo_training
+from benchmark_utils.plain_ppo import plain_ppo_seconds
 from impoola.cli import run_command
 from impoola.config import ModelOptions, PerformanceOptions
 from impoola.envs.games import GAMES, NUM_ACTIONS, check_choice
@@ -47,14 +51,17 @@ from impoola.envs.procgen import OBS_SHAPE, ProcgenVecEnv
 from impoola.eval_registry import GREEDY, EvalSpec
 from impoola.evaluation import evaluate_track
 from impoola.models.agents import agent_policy, build_agent
+from impoola.openmp import OPENMP_ENV, USER_OPENMP_ENV
 from impoola.options import Checked, Int, Maybe, from_flat, replace_flat
 from impoola.performance import (
     compile_agent, compiled, configure_torch, describe_device, native_bf16, prepare_agent,
 )
 from impoola.ppo import ppo_loss
+from impoola.replay import ReplayMemory
 from impoola.rundir import check_output_file
 
-BASELINE = "fp32_nchw"
+PLAIN = "plain"
+BASELINES = {"ppo": PLAIN, "dqn": "fp32_nchw"}  # DQN has no plain arm: its ratios are to our NCHW float32 loop
 ALIASES = {"compile": "fp32_cl_compile"}
 PRECISION_TOKENS = {"fp32": "float32", "bf16": "bf16"}
 BENCHMARK_EVAL = EvalSpec("test", "generalization", "test")  # evaluation episodes/s: the full distribution
@@ -93,7 +100,8 @@ class ThroughputOptions(Checked):
     buffer_size: Int(1) = 16_384
     """DQN replay capacity"""
     variants: str = "fp32_nchw,fp32_cl,bf16_cl,compile"
-    """comma-separated <fp32|bf16>_<nchw|cl>[_compile][_reuse] or compile"""
+    """comma-separated <fp32|bf16>_<nchw|cl>[_compile][_reuse] or compile; the baseline (PPO: plain, DQN:
+    fp32_nchw) always runs first"""
     repeats: Int(1, 10**5) = 3
     """timed runs of each part (after one warm-up run)"""
     iterations: Int(1, 10**5) = 3
@@ -118,7 +126,7 @@ class ThroughputOptions(Checked):
     def check(self) -> None:
         check_choice("env_id", self.env_id, GAMES)
         for name in self.variants.split(","):
-            if name:
+            if name and not (name == PLAIN and self.algo == "ppo"):
                 parse_variant(name)
         if self.algo == "ppo" and (self.num_envs * self.num_steps) % self.num_minibatches:
             raise ValueError(f"invalid num_minibatches {self.num_minibatches}: it must divide the batch "
@@ -170,31 +178,19 @@ def loop_times(run_dir: Path, steps_per_row: int) -> tuple[float, float]:
     return times[0] - steady, steady
 
 
-def ppo_update(agent, optimizer, loss_fn, batch: dict, opts: ThroughputOptions, device: torch.device) -> list:
-    """One PPO update exactly as ppo_training.main runs it (epochs of shuffled minibatches, losses read once)."""
-    batch_size = len(batch["obs"])
-    minibatch_size = batch_size // opts.num_minibatches
-    loss_sums = torch.zeros(7, device=device)
-    for _ in range(opts.update_epochs):
-        permutation = torch.randperm(batch_size, device=device)
-        for start in range(0, batch_size, minibatch_size):
-            mb = permutation[start:start + minibatch_size]
-            newlogits, newvalue = agent(batch["obs"][mb])
-            out = loss_fn(newlogits, newvalue, batch["actions"][mb], batch["logprobs"][mb], batch["values"][mb],
-                          batch["returns"][mb], batch["advantages"][mb], 0.2, 0.01, 0.5, True, False)
-            optimizer.zero_grad(set_to_none=True)
-            out.loss.backward()
-            torch.nn.utils.clip_grad_norm_(agent.parameters(), 0.5)
-            optimizer.step()
-            loss_sums += torch.stack([out.loss, out.pg_loss, out.v_loss, out.entropy, out.old_approx_kl,
-                                      out.approx_kl, out.clipfrac]).detach()
-    return loss_sums.tolist()
+def ppo_args(opts: ThroughputOptions, perf: PerformanceOptions, output_dir: str) -> ppo_training.Args:
+    """ppo_training's Args for the benchmark's shape: 1 + --iterations iterations, no evaluation, W&B off."""
+    batch_size = opts.num_envs * opts.num_steps
+    return from_flat(ppo_training.Args, env_id=opts.env_id, num_envs=opts.num_envs, num_steps=opts.num_steps,
+                     num_minibatches=opts.num_minibatches, update_epochs=opts.update_epochs,
+                     total_timesteps=batch_size * (1 + opts.iterations), num_eval_episodes=0,
+                     num_final_eval_episodes=0, eval_every_fraction=1.0, wandb_mode="disabled", progress_bar=False,
+                     output_dir=output_dir, run_name="bench", procgen_threads=opts.procgen_threads, cuda=opts.cuda,
+                     **perf_fields(perf, opts))
 
 
 def run_ppo(opts: ThroughputOptions, perf: PerformanceOptions, device: torch.device) -> dict:
     """Parts alone and the real loop of PPO; times in seconds per iteration (num_envs x num_steps env steps)."""
-    from ppo_training import Args, main
-
     batch_size = opts.num_envs * opts.num_steps
     result = {"steps_per_unit": batch_size, "env_s": env_seconds(opts, opts.num_steps)}
     torch.manual_seed(0)
@@ -220,32 +216,42 @@ def run_ppo(opts: ThroughputOptions, perf: PerformanceOptions, device: torch.dev
         "advantages": torch.randn(batch_size, generator=generator),
     }
     batch = {key: value.to(device) for key, value in batch.items()}
-    optimizer = torch.optim.Adam(agent.parameters(), lr=3.5e-4, eps=1e-5)
-    result["update_warmup_s"], result["update_s"] = timed(
-        lambda: ppo_update(agent, optimizer, loss_fn, batch, opts, device), opts.repeats)
-    if opts.eval_episodes:
-        evaluation = evaluate_track(agent_policy(agent, device, GREEDY["ppo"]), opts.env_id, "easy", BENCHMARK_EVAL,
-                                    num_episodes=opts.eval_episodes, num_envs=opts.num_envs, seed=1,
-                                    num_threads=opts.procgen_threads)
-        result["eval_episodes_per_s"] = evaluation.episodes_per_second
     with tempfile.TemporaryDirectory() as output_dir:
-        args = from_flat(Args, env_id=opts.env_id, num_envs=opts.num_envs, num_steps=opts.num_steps,
-                    num_minibatches=opts.num_minibatches, update_epochs=opts.update_epochs,
-                    total_timesteps=batch_size * (1 + opts.iterations), num_eval_episodes=0,
-                    num_final_eval_episodes=0, eval_every_fraction=1.0, wandb_mode="disabled", progress_bar=False,
-                    output_dir=output_dir, run_name="bench", procgen_threads=opts.procgen_threads, cuda=opts.cuda,
-                    **perf_fields(perf, opts))
-        main(args)
+        args = ppo_args(opts, perf, output_dir)
+        optimizer = torch.optim.Adam(agent.parameters(), lr=ppo_training.base_learning_rate(args), eps=1e-5)
+        result["update_warmup_s"], result["update_s"] = timed(
+            lambda: ppo_training.update(agent, optimizer, loss_fn, batch, args).tolist(), opts.repeats)
+        if opts.eval_episodes:
+            evaluation = evaluate_track(agent_policy(agent, device, GREEDY["ppo"]), opts.env_id, "easy",
+                                        BENCHMARK_EVAL, num_episodes=opts.eval_episodes, num_envs=opts.num_envs,
+                                        seed=1, num_threads=opts.procgen_threads)
+            result["eval_episodes_per_s"] = evaluation.episodes_per_second
+        ppo_training.main(args)
         result["loop_warmup_s"], result["loop_s"] = loop_times(Path(output_dir) / "bench", batch_size)
+    return result
+
+
+def run_plain(opts: ThroughputOptions, device: torch.device) -> dict:
+    """The plain PPO loop (benchmark_utils.plain_ppo) on the same network, NCHW float32: seconds per iteration."""
+    args = ppo_args(opts, PerformanceOptions(channels_last=False), output_dir=".")
+    result = {"steps_per_unit": opts.num_envs * opts.num_steps, "env_s": env_seconds(opts, opts.num_steps)}
+    torch.manual_seed(0)
+    agent = build_agent("ppo", opts.model, NUM_ACTIONS).to(device)
+    envs = ProcgenVecEnv(opts.env_id, opts.num_envs, num_threads=opts.procgen_threads)
+    try:
+        seconds = plain_ppo_seconds(agent, envs, opts.num_steps, 1 + opts.iterations, args.num_minibatches,
+                                    args.update_epochs, ppo_training.base_learning_rate(args), args.gamma,
+                                    args.gae_lambda, args.clip_coef, args.ent_coef, args.vf_coef, args.max_grad_norm)
+    finally:
+        envs.close()
+    steady = statistics.median(seconds[1:])
+    result["loop_warmup_s"], result["loop_s"] = seconds[0] - steady, steady
     return result
 
 
 def run_dqn(opts: ThroughputOptions, perf: PerformanceOptions, device: torch.device) -> dict:
     """Parts alone and the real loop of DQN; times in seconds per vector step (num_envs env steps)."""
-    from dqn_training import Args, act, main, train_step
-    from impoola.replay import ReplayMemory
-
-    args = from_flat(Args, env_id=opts.env_id, num_envs=opts.num_envs, batch_size=opts.batch_size,
+    args = from_flat(dqn_training.Args, env_id=opts.env_id, num_envs=opts.num_envs, batch_size=opts.batch_size,
                      buffer_size=opts.buffer_size,
                 learning_starts=0, start_e=0.0, end_e=0.0, log_every=opts.num_steps, wandb_mode="disabled",
                 progress_bar=False, num_eval_episodes=0, num_final_eval_episodes=0, eval_every_fraction=1.0,
@@ -274,10 +280,10 @@ def run_dqn(opts: ThroughputOptions, perf: PerformanceOptions, device: torch.dev
         add()
     result["add_s"] = timed(add, opts.repeats * 8)[1]
     result["inference_warmup_s"], result["inference_s"] = timed(
-        lambda: act(q_network, frames[0], 0.0, args, device), opts.repeats * 8)
+        lambda: dqn_training.act(q_network, frames[0], 0.0, args, device), opts.repeats * 8)
     optimizer = torch.optim.Adam(q_network.parameters(), lr=1e-4, eps=1e-5)
     result["update_warmup_s"], result["update_s"] = timed(
-        lambda: train_step(q_network, target_network, optimizer, memory, args).tolist(), opts.repeats * 4)
+        lambda: dqn_training.train_step(q_network, target_network, optimizer, memory, args).tolist(), opts.repeats * 4)
     result["update_s"] *= args.train_frequency
     if opts.eval_episodes:
         evaluation = evaluate_track(agent_policy(q_network, device, GREEDY["dqn"]), opts.env_id, "easy", BENCHMARK_EVAL,
@@ -285,7 +291,7 @@ def run_dqn(opts: ThroughputOptions, perf: PerformanceOptions, device: torch.dev
                                     num_threads=opts.procgen_threads)
         result["eval_episodes_per_s"] = evaluation.episodes_per_second
     with tempfile.TemporaryDirectory() as output_dir:
-        main(replace_flat(args, output_dir=output_dir, run_name="bench"))
+        dqn_training.main(replace_flat(args, output_dir=output_dir, run_name="bench"))
         warmup, interval = loop_times(Path(output_dir) / "bench", opts.num_envs * opts.num_steps)
         result["loop_warmup_s"], result["loop_s"] = warmup, interval / opts.num_steps
     return result
@@ -293,10 +299,15 @@ def run_dqn(opts: ThroughputOptions, perf: PerformanceOptions, device: torch.dev
 
 def run_child(opts: ThroughputOptions) -> None:
     """Measure one variant in this process and write its results as JSON to --result."""
-    perf = dataclasses.replace(parse_variant(opts.child), torch_threads=opts.torch_threads)
     device = torch.device("cuda" if opts.cuda and torch.cuda.is_available() else "cpu")
-    configure_torch(perf, device)
-    result = (run_ppo if opts.algo == "ppo" else run_dqn)(opts, perf, device)
+    if opts.child == PLAIN:  # torch as it comes: only the thread count is set
+        if opts.torch_threads is not None:
+            torch.set_num_threads(opts.torch_threads)
+        result = run_plain(opts, device)
+    else:
+        perf = dataclasses.replace(parse_variant(opts.child), torch_threads=opts.torch_threads)
+        configure_torch(perf, device)
+        result = (run_ppo if opts.algo == "ppo" else run_dqn)(opts, perf, device)
     result["peak_mib"] = (torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda"
                           else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     Path(opts.result).write_text(json.dumps(result))
@@ -309,27 +320,33 @@ def parts_seconds(r: dict) -> float:
 def median_result(rounds: list[dict]) -> dict:
     """Each figure's median over the rounds of one variant; the overhead is the median of the rounds' overheads."""
     result = {key: statistics.median(r[key] for r in rounds) for key in rounds[0]}
-    result["overhead"] = statistics.median(r["loop_s"] / parts_seconds(r) - 1 for r in rounds)
+    if "update_s" in result:  # the plain arm is timed as a whole loop only
+        result["overhead"] = statistics.median(r["loop_s"] / parts_seconds(r) - 1 for r in rounds)
     return result
 
 
 def table(results: dict[str, dict], algo: str) -> str:
-    """Markdown table of steps/s, the breakdown, overhead, warm-up, memory and the ratio to fp32_nchw."""
+    """Markdown table of steps/s, the ratio to the baseline, the breakdown, overhead, warm-up and memory."""
     unit = "iteration" if algo == "ppo" else "vector step"
-    header = ["variant", "loop steps/s", f"× {BASELINE}", "env s", "inference s", "update s"]
+    baseline = BASELINES[algo]
+    header = ["variant", "loop steps/s", f"× {baseline}", "env s", "inference s", "update s"]
     header += ["add s"] if algo == "dqn" else []
     header += ["parts steps/s", "overhead", "warm-up s", "peak MiB", "eval episodes/s"]
     lines = [f"seconds per {unit}; steps/s = env steps per second", "| " + " | ".join(header) + " |",
              "|" + "---|" * len(header)]
-    base = results[BASELINE]["steps_per_unit"] / results[BASELINE]["loop_s"]
+    base = results[baseline]["steps_per_unit"] / results[baseline]["loop_s"]
+
+    def figure(r: dict, key: str, spec: str) -> str:
+        return format(r[key], spec) if key in r else "-"
+
     for name, r in results.items():
         sps = r["steps_per_unit"] / r["loop_s"]
-        row = [name, f"{sps:,.1f}", f"{sps / base:.2f}", f"{r['env_s']:.3g}", f"{r['inference_s']:.3g}",
-               f"{r['update_s']:.3g}"]
-        row += [f"{r['add_s']:.3g}"] if algo == "dqn" else []
-        row += [f"{r['steps_per_unit'] / parts_seconds(r):,.1f}", f"{r['overhead']:+.1%}",
-                f"{r['loop_warmup_s']:.1f}", f"{r['peak_mib']:,.0f}",
-                f"{r['eval_episodes_per_s']:.2f}" if "eval_episodes_per_s" in r else "-"]
+        parts = "update_s" in r
+        row = [name, f"{sps:,.1f}", f"{sps / base:.2f}", figure(r, "env_s", ".3g"), figure(r, "inference_s", ".3g"),
+               figure(r, "update_s", ".3g")]
+        row += [figure(r, "add_s", ".3g")] if algo == "dqn" else []
+        row += [f"{r['steps_per_unit'] / parts_seconds(r):,.1f}" if parts else "-", figure(r, "overhead", "+.1%"),
+                f"{r['loop_warmup_s']:.1f}", f"{r['peak_mib']:,.0f}", figure(r, "eval_episodes_per_s", ".2f")]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
@@ -341,15 +358,32 @@ def main(argv: list[str] | None = None) -> int:
                        description=__doc__)
 
 
+def child_env(name: str) -> dict[str, str]:
+    """The environment of a variant's process: the training scripts' OpenMP settings, except for the plain arm,
+    which gets the user's own (importing ppo_training filled them into this process's environment)."""
+    env = {**os.environ, "WANDB_SILENT": "true"}
+    if name == PLAIN:
+        for key, value in USER_OPENMP_ENV.items():
+            if value is None:
+                env.pop(key, None)
+            else:
+                env[key] = value
+    return env
+
+
 def measure(opts: ThroughputOptions, argv: list[str]) -> dict[str, dict]:
     """Measure every variant in fresh processes, interleaved over the rounds; print and return the medians."""
-    variants = [BASELINE] + [v for v in opts.variants.split(",") if v and v != BASELINE]
+    baseline = BASELINES[opts.algo]
+    variants = [baseline] + [v for v in opts.variants.split(",") if v and v != baseline]
     device = torch.device("cuda" if opts.cuda and torch.cuda.is_available() else "cpu")
     if opts.torch_threads is not None:
         torch.set_num_threads(opts.torch_threads)
     print(f"device: {describe_device(device)}; torch {torch.__version__}")
     if device.type == "cpu" and not native_bf16(device):
-        print("this CPU has no native bf16 (AVX512-BF16/AMX): the bf16 target (>= 2.7x fp32_nchw) does not apply")
+        print(f"this CPU has no native bf16 (AVX512-BF16/AMX): the bf16 target (>= 2.9x {baseline}) does not apply")
+    ours, plain = child_env(""), child_env(PLAIN)
+    print("OpenMP: our arms " + ", ".join(f"{key}={ours[key]}" for key in OPENMP_ENV) + " (as the training scripts set "
+          "it); plain " + ", ".join(f"{key}={plain.get(key, 'unset')}" for key in OPENMP_ENV) + " (torch as it comes)")
     print(f"command: python -m benchmark_utils.throughput {' '.join(argv)}")
     runs: dict[str, list[dict]] = {ALIASES.get(name, name): [] for name in variants}
     with tempfile.TemporaryDirectory() as tmp:
@@ -358,7 +392,7 @@ def measure(opts: ThroughputOptions, argv: list[str]) -> dict[str, dict]:
                 result_path = Path(tmp) / f"{name}.json"
                 child_argv = [*argv, "--child", name, "--result", str(result_path)]
                 proc = subprocess.run([sys.executable, "-m", "benchmark_utils.throughput", *child_argv],
-                                      env={**os.environ, "WANDB_SILENT": "true"})
+                                      env=child_env(name))
                 if proc.returncode != 0:
                     raise SystemExit(f"variant {name} failed with exit status {proc.returncode}")
                 result = json.loads(result_path.read_text())

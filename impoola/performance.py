@@ -49,6 +49,19 @@ def describe_device(device: torch.device) -> str:
             + (bf16 or "no (no AVX512-BF16/AMX: bf16 is emulated and slower than float32)"))
 
 
+def run_headline(device: torch.device, options: PerformanceOptions, model_name: str, model: nn.Module,
+                 env_threads: int) -> str:
+    """What a run runs on, e.g. `cpu (Intel Xeon), 2 torch + 2 Procgen threads | float32 channels-last |
+    impoola_s2: 1,198,128 parameters` (the progress display's first line)."""
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_features()["name"]
+    threads = f"{torch.get_num_threads()} torch + " if device.type == "cpu" else ""
+    layout = "channels-last" if options.channels_last else "NCHW"
+    compiled_note = " compiled" if options.compile else ""
+    parameters = sum(p.numel() for p in model.parameters())
+    return (f"{device.type} ({name}), {threads}{env_threads} Procgen threads | {options.precision} {layout}"
+            f"{compiled_note} | {model_name}: {parameters:,} parameters")
+
+
 def keep_freed_host_memory() -> bool:
     """Make glibc's malloc keep freed memory for reuse: no mmap'd chunks, no trimming; False where libc is not glibc.
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 
 import torch
 from torch.distributions import Categorical
@@ -63,15 +63,23 @@ def compute_gae(
 
 @dataclass
 class PPOLoss:
-    """The loss to minimise and its parts (tensors; call `.item()` only when logging)."""
+    """The loss to minimise and its parts (tensors; call `.item()` only when logging), each with its metric key."""
 
-    loss: torch.Tensor
-    pg_loss: torch.Tensor
-    v_loss: torch.Tensor
-    entropy: torch.Tensor
-    old_approx_kl: torch.Tensor
-    approx_kl: torch.Tensor
-    clipfrac: torch.Tensor
+    loss: torch.Tensor = field(metadata={"key": "losses/loss"})
+    pg_loss: torch.Tensor = field(metadata={"key": "losses/policy_loss"})
+    v_loss: torch.Tensor = field(metadata={"key": "losses/value_loss"})
+    entropy: torch.Tensor = field(metadata={"key": "losses/entropy"})
+    old_approx_kl: torch.Tensor = field(metadata={"key": "losses/old_approx_kl"})
+    approx_kl: torch.Tensor = field(metadata={"key": "losses/approx_kl"})
+    clipfrac: torch.Tensor = field(metadata={"key": "losses/clipfrac"})
+
+    def parts(self) -> torch.Tensor:
+        """The parts detached and stacked in `LOSS_KEYS` order, to be summed on the device and read once."""
+        return torch.stack([getattr(self, part.name) for part in fields(self)]).detach()
+
+
+LOSS_KEYS = tuple(part.metadata["key"] for part in fields(PPOLoss))
+"""Metric keys of the PPO loss parts, in the order of `PPOLoss.parts()`."""
 
 
 def ppo_loss(

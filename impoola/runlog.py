@@ -9,6 +9,7 @@ import netrc
 import os
 import socket
 import sys
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -28,6 +29,58 @@ def write_json(path: Path, data: Any) -> None:
 def _json_value(value: Any) -> Any:
     value = float(value) if hasattr(value, "item") else value
     return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def duration(seconds: float) -> str:
+    """A duration for people: 45s, 12m05s, 3h07m."""
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds // 60 % 60:02d}m"
+
+
+class Progress:
+    """Two live lines on stderr: a headline (what runs, and the time to the end at the measured speed) and a bar
+    that advances with the rollout, showing steps/s and the latest return."""
+
+    HEADLINE_EVERY_S = 2.0
+
+    def __init__(self, total_steps: int, start_step: int = 0, enabled: bool = True):
+        self.total_steps, self.start_step, self.step = total_steps, start_step, start_step
+        self.text = ""
+        self.head = tqdm(total=0, bar_format="{desc}", position=0, disable=not enabled, file=sys.stderr,
+                         dynamic_ncols=True)
+        self.bar = tqdm(total=total_steps, initial=start_step, unit="step", position=1, disable=not enabled,
+                        file=sys.stderr, dynamic_ncols=True, smoothing=0.05, leave=True)
+        self.start_time = self.head_time = time.monotonic()
+
+    def headline(self, text: str) -> None:
+        """Set the headline (device, threads, precision, model); the time to the end is added as speed is measured."""
+        self.text = text
+        self._refresh_head(time.monotonic())
+
+    def _refresh_head(self, now: float) -> None:
+        done, left = self.step - self.start_step, self.total_steps - self.step
+        eta = f"{duration(left * (now - self.start_time) / done)} to the end" if done > 0 else "measuring speed"
+        self.head.set_description_str(f"{self.text} | {eta}" if self.text else eta)
+        self.head_time = now
+
+    def update(self, global_step: int, **postfix: Any) -> None:
+        """Advance to `global_step`; `postfix` (e.g. ret=...) replaces the values shown after the bar."""
+        self.bar.update(global_step - self.step)
+        self.step = global_step
+        if postfix:
+            self.bar.set_postfix({k: (f"{v:.3g}" if isinstance(v, float) else v) for k, v in postfix.items()},
+                                 refresh=False)
+        now = time.monotonic()
+        if now - self.head_time >= self.HEADLINE_EVERY_S and not self.head.disable:
+            self._refresh_head(now)
+
+    def close(self) -> None:
+        self.bar.close()
+        self.head.close()
 
 
 class RunLog:
@@ -72,9 +125,7 @@ class RunLog:
             # the newest gets the whole history
             for row in kept:
                 self.wandb_run.log(dict(row), step=row["global_step"])
-        self.bar = tqdm(total=total_steps, initial=start_step, unit="step", dynamic_ncols=True,
-                        disable=not progress, file=sys.stderr, smoothing=0.05)
-        self.step = start_step
+        self.bar = Progress(total_steps, start_step, progress)
 
     def _truncate_metrics(self, start_step: int, keep_rows: int | None) -> list[dict[str, Any]]:
         """Keep the first `keep_rows` complete rows (or those up to `start_step`); return them."""
@@ -121,13 +172,13 @@ class RunLog:
             if key != "global_step" and isinstance(value, (int, float)):
                 self.tb.add_scalar(key, value, row["global_step"])
 
+    def headline(self, text: str) -> None:
+        """The progress display's first line: device, threads, precision, model (the time to the end follows)."""
+        self.bar.headline(text)
+
     def progress(self, global_step: int, **postfix: Any) -> None:
-        """Advance the progress bar to `global_step` and show `postfix` (e.g. SPS, return)."""
-        self.bar.update(global_step - self.step)
-        self.step = global_step
-        if postfix:
-            self.bar.set_postfix({k: (f"{v:.3g}" if isinstance(v, float) else v) for k, v in postfix.items()},
-                                 refresh=False)
+        """Advance the progress bar to `global_step` (call it every step or every few) and show `postfix` (e.g. ret)."""
+        self.bar.update(global_step, **postfix)
 
     def sync(self) -> None:
         """Flush the metrics file to disk (before a checkpoint refers to its rows)."""

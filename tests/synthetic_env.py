@@ -21,6 +21,7 @@ class TargetImageEnv:
     def __init__(self, env_id, num_envs, distribution_mode="easy", start_level=0, num_levels=0, seed=1,
                  num_threads=None, render_mode=None):
         self.num_envs = num_envs
+        self.num_threads = 1
         self.single_observation_space = gymnasium.spaces.Box(0, 255, (3, SIZE, SIZE), np.uint8)
         self.single_action_space = gymnasium.spaces.Discrete(15)
         self.rng = np.random.default_rng(seed)

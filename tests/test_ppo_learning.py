@@ -4,6 +4,7 @@ import json
 import time
 
 import numpy as np
+import pytest
 import torch
 
 import ppo_training
@@ -11,15 +12,22 @@ from conftest import tiny_ppo_args
 from impoola.checkpoint import load_agent
 from impoola.evaluation import evaluate
 from impoola.models.agents import agent_policy
+from impoola.performance import native_bf16
 from synthetic_env import TargetImageEnv
 
+BF16 = pytest.param("bf16", marks=pytest.mark.skipif(not native_bf16(torch.device("cpu")),
+                                                      reason="bf16 is emulated on this CPU (no AVX512-BF16/AMX)"))
 
-def test_ppo_solves_the_target_image_task(tmp_path, monkeypatch):
+
+@pytest.mark.parametrize("precision", ["float32", BF16])
+def test_ppo_solves_the_target_image_task(tmp_path, monkeypatch, precision):
+    """bf16 (the encoder under autocast) must learn as float32 does: same budget, same thresholds."""
     monkeypatch.setattr(ppo_training, "ProcgenVecEnv", TargetImageEnv)
     # Rewards are 0/1 and episodes one step long: the release's reward scaling (tested on its own) only adds noise.
     args = tiny_ppo_args(tmp_path, encoder="impoola", scale=1, num_envs=16, num_steps=16, num_minibatches=8,
                          update_epochs=3, total_timesteps=16 * 16 * 30, num_eval_episodes=0,
-                         num_final_eval_episodes=0, learning_rate=6e-4, scale_lr=False, normalize_reward=False)
+                         num_final_eval_episodes=0, learning_rate=6e-4, scale_lr=False, normalize_reward=False,
+                         precision=precision)
     start = time.process_time()
     ppo_training.main(args)
     cpu_seconds = time.process_time() - start
