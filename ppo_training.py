@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -104,6 +105,8 @@ def base_learning_rate(args: Args) -> float:
     return lr * 2.0 / args.scale if args.scale_lr else lr
 
 
+RECENT_EPISODES = 100  # charts/episodic_return_last100: the window of train-procgen's eprewmean
+
 LOSS_KEYS = ("losses/loss", "losses/policy_loss", "losses/value_loss", "losses/entropy", "losses/old_approx_kl",
              "losses/approx_kl", "losses/clipfrac")
 
@@ -142,6 +145,7 @@ def main(args: Args) -> dict[str, float]:
     storage = RolloutBuffer(args.num_steps, args.num_envs, envs.single_observation_space.shape, device)
 
     global_step, start_iteration, next_eval_step, elapsed = 0, 1, eval_interval, 0.0
+    recent_returns: deque[float] = deque(maxlen=RECENT_EPISODES)  # the last 100 finished training episodes
     next_obs_np, _ = envs.reset()
     next_done_np = np.zeros(args.num_envs, dtype=bool)
     if checkpoint is not None:
@@ -153,6 +157,7 @@ def main(args: Args) -> dict[str, float]:
         next_obs_np, next_done_np = checkpoint["next_obs"], checkpoint["next_done"]
         global_step, next_eval_step = checkpoint["global_step"], checkpoint["next_eval_step"]
         start_iteration, elapsed = checkpoint["iteration"] + 1, checkpoint["elapsed"]
+        recent_returns.extend(checkpoint.get("recent_returns", ()))
         set_rng_state(checkpoint["rng"])
         if checkpoint.get("last_obs") is not None:  # resumed after the last iteration: the final dormant batch
             batch = {"obs": checkpoint["last_obs"].to(device)}
@@ -172,7 +177,8 @@ def main(args: Args) -> dict[str, float]:
             "agent_kind": "ppo", "num_actions": NUM_ACTIONS, "global_step": global_step, "iteration": iteration,
             "next_eval_step": next_eval_step, "elapsed": elapsed, "reward_normalizer": reward_normalizer.state_dict(),
             "env_state": envs.get_state(), "next_obs": next_obs_np, "next_done": next_done_np, "rng": rng_state(),
-            "metrics_rows": log.rows, "last_obs": batch["obs"][:256] if iteration == num_iterations else None,
+            "metrics_rows": log.rows, "recent_returns": list(recent_returns),
+            "last_obs": batch["obs"][:256] if iteration == num_iterations else None,
         }, keep=args.keep_checkpoints)
 
     def evaluate(num_episodes: int, splits: tuple[str, ...]) -> dict[str, float]:
@@ -268,6 +274,8 @@ def main(args: Args) -> dict[str, float]:
             metrics["charts/episodic_return_normalized"] = normalized_score(
                 args.env_id, args.distribution_mode, mean_return)
             metrics["charts/episodic_length"] = float(np.mean(episode_lengths))
+            recent_returns.extend(episode_returns)
+            metrics["charts/episodic_return_last100"] = float(np.mean(recent_returns))
         if global_step >= next_eval_step and iteration < num_iterations:
             next_eval_step = global_step + eval_interval
             if args.num_eval_episodes > 0:
