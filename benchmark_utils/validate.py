@@ -304,6 +304,7 @@ def plot(runs: Sequence[RunCurve], reference: Mapping[Any, tuple[np.ndarray, np.
     """Our smoothed curves over the published band (min-max of the runs, their mean dashed), up to our last step."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
 
     last = max(run.steps[-1] for run in runs)
     reference_steps = np.unique(np.concatenate([steps for steps, _ in reference.values()]))
@@ -317,6 +318,8 @@ def plot(runs: Sequence[RunCurve], reference: Mapping[Any, tuple[np.ndarray, np.
     ax.plot(band.steps, band.mean, "k--", lw=1, label="published mean")
     for run in runs:
         ax.plot(run.steps, run.returns, lw=1.5, label=f"ours: {run.name}")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1e6:g}M"))
+    ax.set_xlim(left=0)
     ax.set_xlabel("environment steps")
     ax.set_ylabel("mean return, last 100 episodes")
     precision = {run.config.get("precision") for run in runs}
