@@ -318,7 +318,7 @@ def plot(runs: Sequence[RunCurve], reference: Mapping[Any, tuple[np.ndarray, np.
     ax.plot(band.steps, band.mean, "k--", lw=1, label="published mean")
     for run in runs:
         ax.plot(run.steps, run.returns, lw=1.5, label=f"ours: {run.name}")
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1e6:g}M"))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1e6:g}M" if x >= 1e6 else f"{x / 1e3:g}k"))
     ax.set_xlim(left=0)
     ax.set_xlabel("environment steps")
     ax.set_ylabel("mean return, last 100 episodes")
