@@ -42,6 +42,7 @@ from impoola.config import DEFAULT_POOLING
 from impoola.envs.games import GAMES, check_choice, level_range
 from impoola.performance import PerformanceOptions
 from impoola.reference_curves import SETTINGS, STEPS_PER_UPDATE, curves
+from impoola.runlog import WANDB_MODES
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOOTHED_RETURN = "charts/episodic_return_last100"
@@ -65,6 +66,8 @@ VERDICTS = ("inside the band", "below", "above")
 
 @dataclass
 class Args(PerformanceOptions):
+    """PPO with OpenAI's train-procgen settings, its training return compared with their published runs."""
+
     env_id: str = "fruitbot"
     """Procgen game (one of the 16)"""
     total_timesteps: float = 2e6
@@ -78,8 +81,8 @@ class Args(PerformanceOptions):
     test_episodes: int = 0
     """final evaluation episodes on the full level distribution, compared with the published test curve (0: none)"""
     train_flags: str = ""
-    """more ppo_training.py flags, one string (e.g. "--procgen_threads 2"); applied after the published settings,
-    so a flag that changes one of them is reported as a deviation"""
+    """more ppo_training.py flags in one string (--train_flags="--procgen_threads 2"), applied after the published
+    settings: a flag that changes one of them is reported as a deviation"""
     compare_only: tuple[str, ...] = ()
     """compare these existing run directories (finished or not) without training"""
     figure: str | None = None
@@ -99,7 +102,7 @@ class Args(PerformanceOptions):
         require_positive("num_seeds", self.num_seeds)
         if self.test_episodes < 0:
             raise ValueError(f"invalid test_episodes {self.test_episodes!r}; valid: a non-negative integer")
-        check_choice("wandb_mode", self.wandb_mode, ("disabled", "offline", "online"))
+        check_choice("wandb_mode", self.wandb_mode, WANDB_MODES)
         try:
             extra = shlex.split(self.train_flags)
         except ValueError as exc:
