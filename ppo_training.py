@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -120,6 +121,9 @@ def base_learning_rate(args: Args) -> float:
     return lr * 2.0 / args.model.scale if args.scale_lr else lr
 
 
+RECENT_EPISODES = 100  # charts/episodic_return_last100: the window of train-procgen's eprewmean
+
+
 def rollout_bytes(args: Args) -> int:
     """Host/device memory of the rollout storage: uint8 frames plus six float32 values per step and env."""
     return args.num_envs * args.num_steps * (math.prod(OBS_SHAPE) + 6 * 4)
@@ -201,6 +205,7 @@ def main(args: Args) -> dict[str, float]:
         storage = RolloutBuffer(args.num_steps, args.num_envs, envs.single_observation_space.shape, device)
 
         global_step, start_iteration, next_eval_step, elapsed = 0, 1, eval_interval, 0.0
+        recent_returns: deque[float] = deque(maxlen=RECENT_EPISODES)  # the last 100 finished training episodes
         next_obs_np, _ = envs.reset()
         next_done_np = np.zeros(args.num_envs, dtype=bool)
         if checkpoint is not None:
@@ -212,6 +217,7 @@ def main(args: Args) -> dict[str, float]:
             next_obs_np, next_done_np = checkpoint["next_obs"], checkpoint["next_done"]
             global_step, next_eval_step = checkpoint["global_step"], checkpoint["next_eval_step"]
             start_iteration, elapsed = checkpoint["iteration"] + 1, checkpoint["elapsed"]
+            recent_returns.extend(checkpoint.get("recent_returns", ()))
             set_rng_state(checkpoint["rng"])
             if checkpoint.get("last_obs") is not None:  # resumed after the last iteration: the final dormant batch
                 batch = {"obs": checkpoint["last_obs"].to(device)}
@@ -232,7 +238,8 @@ def main(args: Args) -> dict[str, float]:
             "agent_kind": "ppo", "num_actions": NUM_ACTIONS, "global_step": global_step, "iteration": iteration,
             "next_eval_step": next_eval_step, "elapsed": elapsed, "reward_normalizer": reward_normalizer.state_dict(),
             "env_state": envs.get_state(), "next_obs": next_obs_np, "next_done": next_done_np, "rng": rng_state(),
-            "metrics_rows": log.rows, "last_obs": batch["obs"][:256] if iteration == num_iterations else None,
+            "metrics_rows": log.rows, "recent_returns": list(recent_returns),
+            "last_obs": batch["obs"][:256] if iteration == num_iterations else None,
         }, keep=run.keep_checkpoints)
 
     def evaluate(phase: str, num_episodes: int) -> dict[str, float]:
@@ -311,6 +318,8 @@ def main(args: Args) -> dict[str, float]:
             metrics["charts/episodic_return_normalized"] = normalized_score(
                 env.env_id, env.distribution_mode, mean_return)
             metrics["charts/episodic_length"] = float(np.mean(episode_lengths))
+            recent_returns.extend(episode_returns)
+            metrics["charts/episodic_return_last100"] = float(np.mean(recent_returns))
         if global_step >= next_eval_step and iteration < num_iterations:
             next_eval_step = global_step + eval_interval
             if args.eval.num_eval_episodes > 0:

@@ -1,0 +1,377 @@
+"""Does this installation learn as published? PPO runs compared with OpenAI's train-procgen curves at the same steps.
+
+    python -m benchmark_utils.validate --env_id fruitbot --total_timesteps 2e6
+    python -m benchmark_utils.validate --compare_only runs/validate/fruitbot__train_procgen__s1
+
+It runs ppo_training.py with the published settings of openai/train-procgen (Cobbe et al. 2020: easy, 200 levels,
+Impala-CNN τ=1 with flatten, γ 0.999, lr 5e-4, 64 envs x 256 steps, ...; `PUBLISHED_FLAGS`), --num_seeds seeds in
+sequence (a run directory that exists is resumed; a finished one is only compared), then compares each run's
+training return with the three published runs (`impoola.reference_curves`):
+
+- ours is `charts/episodic_return_last100`, the mean raw return of the last 100 finished training episodes, which
+  is how train-procgen's `eprewmean` is smoothed;
+- at each step the published curves were logged at (every 4th update, 65,536 steps apart) that the run reached,
+  the table shows ours and the published runs' min / mean / max, and the verdict: inside the band, below or above;
+- a figure draws our curves over the published band;
+- with --test_episodes N, the run's final evaluation (N episodes of the full level distribution) is compared with
+  the published test curve at the run's last step.
+
+--compare_only compares existing run directories (finished or stopped part way) without training. The run's own
+config.json says which settings and speed options it used; every setting that differs from the published ones is
+reported. Speed options (--precision bf16, --compile, ...) are passed to the training script.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import shlex
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from benchmark_utils.launch import flag_values
+from impoola.cli import run_command, user_errors
+from impoola.config import SEED_RANGE, PerformanceOptions
+from impoola.envs.games import GAMES, check_choice, level_range
+from impoola.models.encoders import ENCODERS
+from impoola.options import Checked, Int
+from impoola.reference_curves import SETTINGS, STEPS_PER_UPDATE, curves
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOOTHED_RETURN = "charts/episodic_return_last100"
+TEST_RETURN = "scores/eval_avg_return_test"
+EXP_NAME = "train_procgen"
+# The published settings as ppo_training.py flags (README, "Validation").
+PUBLISHED_FLAGS: tuple[str, ...] = ("--preset", "train-procgen")  # impoola/presets.py
+# Flags this command sets on every run; --train_flags must not.
+OWN_FLAGS = ("env_id", "seed", "run_name", "output_dir", "resume", "total_timesteps", "exp_name",
+             "num_eval_episodes", "num_final_eval_episodes",
+             *(option.name for option in dataclasses.fields(PerformanceOptions)))
+CHECKPOINT_EVERY = 8  # iterations: a stopped validation resumes from at most 8 x 16,384 steps back
+VERDICTS = ("inside the band", "below", "above")
+
+
+@dataclass(frozen=True)
+class Args(Checked):
+    """PPO with OpenAI's train-procgen settings, its training return compared with their published runs."""
+
+    env_id: str = "fruitbot"
+    """Procgen game (one of the 16)"""
+    total_timesteps: Int(1) = 2_000_000
+    """environment steps per run (2e6 accepted; run in whole iterations of 64 x 256 steps)"""
+    num_seeds: Int(1, 1000) = 1
+    """runs, in sequence, with seeds --seed, --seed + 1, ..."""
+    seed: SEED_RANGE = 1
+    """seed of the first run"""
+    output_dir: str = "runs/validate"
+    """parent of the run directories ({env_id}__train_procgen__s{seed}) and of the figure"""
+    test_episodes: Int(0, 10**7) = 0
+    """final evaluation episodes on the full level distribution, compared with the published test curve (0: none)"""
+    train_flags: str = ""
+    """more ppo_training.py flags in one string (--train_flags="--procgen_threads 2"), applied after the published
+    settings: a flag that changes one of them is reported as a deviation"""
+    compare_only: tuple[str, ...] = ()
+    """compare these existing run directories (finished or not) without training"""
+    figure: str | None = None
+    """figure path (default: OUTPUT_DIR/validation_{env_id}.png)"""
+    wandb_mode: Literal["offline", "online", "disabled"] = "disabled"
+    """W&B mode of the runs: disabled, offline or online"""
+    progress_bar: bool = True
+    """show the training script's progress bar"""
+    speed: PerformanceOptions = field(default_factory=PerformanceOptions)
+
+    def check(self) -> None:
+        """Raise a one-line ValueError naming the first invalid option."""
+        check_choice("env_id", self.env_id, GAMES)
+        if self.seed + self.num_seeds > 2**32:
+            raise ValueError(f"invalid num_seeds {self.num_seeds} from seed {self.seed}; valid: seeds below 2^32")
+        try:
+            extra = shlex.split(self.train_flags)
+        except ValueError as exc:
+            raise ValueError(f"invalid train_flags {self.train_flags!r}: {exc}") from None
+        own = sorted(set(flag_values(extra)) & set(OWN_FLAGS))
+        if own:
+            raise ValueError(f"invalid train_flags {self.train_flags!r}: --{own[0]} is set by this command; "
+                             "valid: other ppo_training.py flags")
+        for run_dir in self.compare_only:
+            if not (Path(run_dir) / "metrics.jsonl").is_file():
+                raise ValueError(f"invalid compare_only {run_dir!r}; valid: a run directory with a metrics.jsonl")
+
+
+def run_name(env_id: str, seed: int) -> str:
+    return f"{env_id}__{EXP_NAME}__s{seed}"
+
+
+def speed_flags(options: PerformanceOptions) -> list[str]:
+    """The speed options as ppo_training.py flags."""
+    flags = []
+    for option in dataclasses.fields(PerformanceOptions):
+        value = getattr(options, option.name)
+        if isinstance(value, bool):
+            flags.append(f"--{option.name}" if value else f"--no-{option.name}")
+        elif value is not None:
+            flags += [f"--{option.name}", str(value)]
+    return flags
+
+
+def training_command(args: Args, seed: int) -> list[str]:
+    """The ppo_training.py command of one run (with --resume when its directory exists)."""
+    output_dir = Path(args.output_dir).resolve()
+    command = [sys.executable, str(ROOT / "ppo_training.py"), *PUBLISHED_FLAGS, "--checkpoint_every",
+               str(CHECKPOINT_EVERY), *shlex.split(args.train_flags),
+               "--env_id", args.env_id, "--seed", str(seed), "--exp_name", EXP_NAME,
+               "--run_name", run_name(args.env_id, seed), "--output_dir", str(output_dir),
+               "--total_timesteps", str(int(args.total_timesteps)), "--num_eval_episodes", "0",
+               "--num_final_eval_episodes", str(args.test_episodes), "--wandb_mode", args.wandb_mode,
+               "--progress_bar" if args.progress_bar else "--no-progress_bar", *speed_flags(args.speed)]
+    return [*command, "--resume"] if (output_dir / run_name(args.env_id, seed)).exists() else command
+
+
+# Comparison -------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunCurve:
+    """One run's smoothed training return, its final test return (if evaluated) and what it ran with."""
+
+    name: str
+    steps: np.ndarray
+    returns: np.ndarray
+    config: dict[str, Any]
+    test_return: float | None = None
+    done: bool = False
+    elapsed_s: float = math.nan
+
+
+def read_run(run_dir: str | Path) -> RunCurve:
+    """The smoothed return curve of a run directory, finished or stopped part way."""
+    run_dir = Path(run_dir)
+    config = json.loads((run_dir / "config.json").read_text())
+    lines = (run_dir / "metrics.jsonl").read_text().split("\n")[:-1]  # a half-written last line is dropped
+    rows = [json.loads(line) for line in lines if line.strip()]
+    curve = [(row["global_step"], row[SMOOTHED_RETURN]) for row in rows if row.get(SMOOTHED_RETURN) is not None]
+    if not curve:
+        raise ValueError(f"invalid run directory {str(run_dir)!r}: no {SMOOTHED_RETURN} logged yet "
+                         "(no episode finished, or a run of a version without it)")
+    steps, returns = (np.array(column, dtype=float) for column in zip(*curve))
+    tests = [row[TEST_RETURN] for row in rows if row.get(TEST_RETURN) is not None]
+    elapsed = [row["charts/elapsed_train_time"] for row in rows if "charts/elapsed_train_time" in row]
+    return RunCurve(run_dir.name, steps, returns, config, tests[-1] if tests else None, (run_dir / "done").exists(),
+                    elapsed[-1] if elapsed else math.nan)
+
+
+@dataclass(frozen=True)
+class Band:
+    """The published runs at given steps: each run linearly interpolated, then min / mean / max over runs."""
+
+    steps: np.ndarray
+    low: np.ndarray
+    mean: np.ndarray
+    high: np.ndarray
+
+    @classmethod
+    def at(cls, reference: Mapping[Any, tuple[np.ndarray, np.ndarray]], steps: np.ndarray) -> Band:
+        """`reference` maps each published run to its (steps, values)."""
+        values = np.stack([np.interp(steps, run_steps, run_values) for run_steps, run_values in reference.values()])
+        return cls(np.asarray(steps, dtype=float), values.min(0), values.mean(0), values.max(0))
+
+
+def verdict(value: float, low: float, high: float) -> str:
+    """'inside the band' (low <= value <= high), 'below' or 'above'."""
+    return "below" if value < low else "above" if value > high else "inside the band"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    band: Band
+    ours: dict[str, np.ndarray]
+    """run name -> our smoothed return at band.steps"""
+
+    @property
+    def verdicts(self) -> dict[str, list[str]]:
+        return {name: [verdict(v, lo, hi) for v, lo, hi in zip(values, self.band.low, self.band.high)]
+                for name, values in self.ours.items()}
+
+
+def compare(runs: Sequence[RunCurve], reference: Mapping[Any, tuple[np.ndarray, np.ndarray]]) -> Comparison:
+    """Our runs and the published band at the published steps that all our runs reached (our own logged steps
+    when they end before the first published one)."""
+    first, last = max(run.steps[0] for run in runs), min(run.steps[-1] for run in runs)
+    published = np.unique(np.concatenate([steps for steps, _ in reference.values()]))
+    steps = published[(published >= first) & (published <= last)]
+    if not steps.size:
+        steps = np.unique(np.concatenate([run.steps[(run.steps >= first) & (run.steps <= last)] for run in runs]))
+    steps = steps if steps.size else np.array([last])
+    return Comparison(Band.at(reference, steps), {run.name: np.interp(steps, run.steps, run.returns) for run in runs})
+
+
+def published_runs(game: str, split: str) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """The published runs of a game and split: run -> (total_timesteps, eprewmean)."""
+    wide = curves(game, split)
+    return {run: (wide[run].dropna().index.to_numpy(float), wide[run].dropna().to_numpy(float))
+            for run in wide.columns}
+
+
+def run_setting(config: Mapping[str, Any], key: str) -> Any:
+    """A published setting's value in a run's config.json (None where the script fixes it)."""
+    if key == "learning_rate":
+        return config.get("base_learning_rate")
+    if key == "pooling":
+        family = ENCODERS.get(config.get("encoder"))
+        return config.get("pooling") or (family.default_pooling if family is not None else None)
+    if key in ("start_level", "num_levels"):
+        start, num = level_range(config["track"], config["distribution_mode"], "train")
+        return start if key == "start_level" else num
+    if key == "reward_normalization":
+        return SETTINGS[key] if config.get("normalize_reward") else "none"
+    return config.get(key)
+
+
+def deviations(config: Mapping[str, Any]) -> list[str]:
+    """'name=ours (published X)' for each published setting the run did not use."""
+    found = []
+    for key, published in SETTINGS.items():
+        ours = run_setting(config, key)
+        if ours is not None and ours != published:
+            found.append(f"{key}={ours} (published {published})")
+    return found
+
+
+def speed_summary(config: Mapping[str, Any]) -> str:
+    """The speed options a run used, from its config.json."""
+    parts = [f"{option.name} {config.get(option.name)}" for option in dataclasses.fields(PerformanceOptions)]
+    return f"device {config.get('device', '?')}: " + ", ".join(parts)
+
+
+def format_steps(steps: float) -> str:
+    return f"{int(steps):,}"
+
+
+def format_table(comparison: Comparison) -> str:
+    """step | ref min | ref mean | ref max | ours | verdict (one ours/verdict pair per run)."""
+    band, verdicts = comparison.band, comparison.verdicts
+    header = ["step", "ref min", "ref mean", "ref max"]
+    for name in comparison.ours:
+        header += [f"ours ({name})", "verdict"] if len(comparison.ours) > 1 else ["ours", "verdict"]
+    rows = [header]
+    for i, step in enumerate(band.steps):
+        row = [format_steps(step), f"{band.low[i]:.2f}", f"{band.mean[i]:.2f}", f"{band.high[i]:.2f}"]
+        for name, values in comparison.ours.items():
+            row += [f"{values[i]:.2f}", verdicts[name][i]]
+        rows.append(row)
+    widths = [max(len(row[c]) for row in rows) for c in range(len(header))]
+    is_verdict = [c >= 5 and c % 2 == 1 for c in range(len(header))]
+    return "\n".join("  ".join(cell.ljust(w) if left else cell.rjust(w)
+                               for cell, w, left in zip(row, widths, is_verdict)).rstrip() for row in rows)
+
+
+def summary_lines(comparison: Comparison) -> list[str]:
+    """Per run: how many of the compared steps were inside the band, below and above."""
+    lines = []
+    for name, found in comparison.verdicts.items():
+        counts = ", ".join(f"{found.count(v)} {v}" for v in VERDICTS[1:])
+        lines.append(f"{name}: {found.count(VERDICTS[0])} of {len(found)} steps inside the band ({counts})")
+    return lines
+
+
+def test_line(run: RunCurve, game: str) -> str | None:
+    """The final test-level return against the published test curve at the run's last step."""
+    if run.test_return is None:
+        return None
+    band = Band.at(published_runs(game, "test"), np.array([run.steps[-1]]))
+    return (f"{run.name}: final test return {run.test_return:.2f} ({run.config.get('num_final_eval_episodes')} "
+            f"episodes, full distribution); published test eprewmean at {format_steps(run.steps[-1])} steps: "
+            f"{band.low[0]:.2f} / {band.mean[0]:.2f} / {band.high[0]:.2f} (min / mean / max) -> "
+            f"{verdict(run.test_return, band.low[0], band.high[0])}")
+
+
+def plot(runs: Sequence[RunCurve], reference: Mapping[Any, tuple[np.ndarray, np.ndarray]], game: str,
+         path: Path) -> None:
+    """Our smoothed curves over the published band (min-max of the runs, their mean dashed), up to our last step."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
+
+    last = max(run.steps[-1] for run in runs)
+    reference_steps = np.unique(np.concatenate([steps for steps, _ in reference.values()]))
+    shown = reference_steps[reference_steps <= last + 4 * STEPS_PER_UPDATE]
+    shown = shown if shown.size >= 2 else reference_steps[:2]
+    band = Band.at(reference, shown)
+    figure = Figure(figsize=(6.4, 3.8), dpi=100)
+    FigureCanvasAgg(figure)
+    ax = figure.add_subplot()
+    ax.fill_between(band.steps, band.low, band.high, color="0.8", label="published runs (min-max of 3)")
+    ax.plot(band.steps, band.mean, "k--", lw=1, label="published mean")
+    for run in runs:
+        ax.plot(run.steps, run.returns, lw=1.5, label=f"ours: {run.name}")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1e6:g}M" if x >= 1e6 else f"{x / 1e3:g}k"))
+    ax.set_xlim(left=0)
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel("mean return, last 100 episodes")
+    precision = {run.config.get("precision") for run in runs}
+    ax.set_title(f"{game}: PPO, train-procgen settings (easy, 200 levels), {'/'.join(sorted(map(str, precision)))}",
+                 fontsize=10)
+    ax.legend(fontsize=8, loc="upper left")
+    ax.grid(alpha=0.3)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+
+
+def report(runs: Sequence[RunCurve], game: str, figure: Path) -> str:
+    """The printed comparison: settings and speed options used, the table, the verdict counts, the test line."""
+    reference = published_runs(game, "train")
+    comparison = compare(runs, reference)
+    lines = [f"{game}: training return (mean of the last 100 episodes) vs openai/train-procgen easy-200 runs 0-2"]
+    for run in runs:
+        total = run.config.get("num_iterations", 0) * run.config.get("batch_size", 0)
+        state = "finished" if run.done else "stopped part way"
+        lines.append(f"{run.name}: {format_steps(run.steps[-1])} of {format_steps(total)} steps ({state}), "
+                     f"{run.elapsed_s / 60:.1f} min of training; {speed_summary(run.config)}")
+        differ = deviations(run.config)
+        lines.append(f"{run.name}: settings " + ("differ from the published ones: " + "; ".join(differ) if differ
+                                                  else "are the published ones"))
+    lines += ["", format_table(comparison), "", *summary_lines(comparison)]
+    lines += [line for line in (test_line(run, game) for run in runs) if line is not None]
+    plot(runs, reference, game, figure)
+    lines.append(f"figure: {figure}")
+    return "\n".join(lines)
+
+
+def main(args: Args) -> str:
+    if args.compare_only:
+        with user_errors():
+            runs = [read_run(run_dir) for run_dir in args.compare_only]
+            games = sorted({run.config["env_id"] for run in runs})
+            if len(games) > 1:
+                raise ValueError(f"invalid compare_only: runs of several games ({', '.join(games)}); valid: one game")
+        game = games[0]
+    else:
+        game = args.env_id
+        for seed in range(args.seed, args.seed + args.num_seeds):
+            command = training_command(args, seed)
+            print(f"run {seed - args.seed + 1}/{args.num_seeds}: {shlex.join(command)}", flush=True)
+            code = subprocess.call(command, cwd=ROOT)
+            if code != 0:
+                ended = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
+                print(f"error: the training run of seed {seed} {ended}; re-run this command to resume it",
+                      file=sys.stderr)
+                raise SystemExit(code if code > 0 else 1)
+        with user_errors():
+            runs = [read_run(Path(args.output_dir) / run_name(game, seed))
+                    for seed in range(args.seed, args.seed + args.num_seeds)]
+    figure = Path(args.figure) if args.figure else Path(args.output_dir) / f"validation_{game}.png"
+    text = report(runs, game, figure)
+    print(text)
+    return text
+
+
+if __name__ == "__main__":
+    sys.exit(run_command(Args, main, description=__doc__))
