@@ -62,19 +62,47 @@ def parse_cli(cls: type[T], argv: Sequence[str] | None = None, algorithm: str | 
     with user_errors():
         preset = _preset_name(argv) if algorithm is not None else None
         default = from_flat(cls, **preset_values(preset, algorithm)) if preset is not None else None
-    captured = io.StringIO()
+    captured, help_text = io.StringIO(), io.StringIO()
     try:
-        with contextlib.redirect_stderr(captured):
+        with contextlib.redirect_stderr(captured), contextlib.redirect_stdout(help_text):
             args = tyro.cli(tyro.conf.OmitArgPrefixes[cls], args=argv, default=default, description=description)
     except SystemExit as exc:
         if exc.code not in (0, None):
             fail(tyro_message(captured.getvalue()))
+        sys.stdout.write(ordered_help(help_text.getvalue()) if algorithm is not None else help_text.getvalue())
         sys.stderr.write(captured.getvalue())
         raise
     except ValueError as exc:  # a group's own check, raised while tyro builds it
         fail(exc)
     sys.stderr.write(captured.getvalue())  # warnings, if any
     return args
+
+
+# --help of a training script: tyro prints the script's own options (its algorithm's hyperparameters) first;
+# they go after the environment, model and baselines groups.
+HELP_SECTIONS = ("env", "model", "baselines", "algorithm", "run", "eval", "logging", "speed")
+_HELP_TITLE = re.compile(r"^ (\S+)")
+_HELP_RULE = re.compile(r"^ -{10,}")
+
+
+def ordered_help(text: str) -> str:
+    """tyro's help with its sections in the order of HELP_SECTIONS, the script's own options titled `algorithm`.
+
+    A section starts with its title line (` env options`) above a rule (` -----`) and runs to the next one."""
+    lines = text.splitlines(keepends=True)
+    starts = [i for i in range(len(lines) - 1) if _HELP_TITLE.match(lines[i]) and _HELP_RULE.match(lines[i + 1])]
+    if not starts:
+        return text
+    sections = [lines[start:end] for start, end in zip(starts, [*starts[1:], len(lines)])]
+    for section in sections:
+        if section[0].startswith(" options "):  # the script's own options; the title line keeps its width
+            section[0] = section[0].replace(" options" + " " * 10, " algorithm options", 1)
+
+    def rank(section: list[str]) -> int:
+        title = _HELP_TITLE.match(section[0]).group(1)
+        return HELP_SECTIONS.index(title) if title in HELP_SECTIONS else len(HELP_SECTIONS)
+
+    return "".join(lines[:starts[0]] + [line for section in sorted(sections, key=rank) for line in section])
 
 
 def run_command(cls: type[T], main: Callable[[T], object], argv: Sequence[str] | None = None,

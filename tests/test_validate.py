@@ -21,8 +21,8 @@ from impoola.envs.games import level_range
 
 # Cobbe et al. (2020) / openai/train-procgen / CleanRL ppo_procgen.py, as listed in issue 17.
 PUBLISHED = {
-    "encoder": "impala", "scale": 1.0, "distribution_mode": "easy", "track": "generalization", "gamma": 0.999,
-    "gae_lambda": 0.95, "scale_lr": False, "anneal_lr": False, "num_envs": 64, "num_steps": 256,
+    "encoder": "impala", "scale": 1.0, "pooling": "flatten", "distribution_mode": "easy", "track": "generalization",
+    "gamma": 0.999, "gae_lambda": 0.95, "scale_lr": False, "anneal_lr": False, "num_envs": 64, "num_steps": 256,
     "num_minibatches": 8, "update_epochs": 3, "norm_adv": True, "clip_coef": 0.2, "clip_vloss": True,
     "ent_coef": 0.01, "vf_coef": 0.5, "max_grad_norm": 0.5, "target_kl": None, "normalize_reward": True,
     "reward_clip": 10.0, "pool_size": 1, "extra_stage": False, "positional_encoding": False, "dropout": 0.0,
