@@ -174,9 +174,7 @@ def main(args: Args) -> dict[str, float]:
         run_dir = RunDir(run.output_dir, name)
         run_dir.acquire(run.resume)
     with user_errors(), run_dir.starting():
-        if run_dir.is_done():
-            run_dir.release()
-            print(f"run {run_dir.name} is already complete ({run_dir.done_marker} exists); nothing to do")
+        if run_dir.release_if_done():
             return {}
         # --resume continues from the newest checkpoint; a run killed before its first one starts afresh.
         checkpoint = load_resume_checkpoint(

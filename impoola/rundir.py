@@ -112,6 +112,14 @@ class RunDir:
         """Whether the run completed (it wrote its done marker)."""
         return self.done_marker.exists()
 
+    def release_if_done(self) -> bool:
+        """True when the run already completed: the lock is given up and a line says there is nothing to do."""
+        if not self.is_done():
+            return False
+        self.release()
+        print(f"run {self.name} is already complete ({self.done_marker} exists); nothing to do")
+        return True
+
     def mark_done(self) -> None:
         self.done_marker.write_text("done\n")
 

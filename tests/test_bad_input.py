@@ -311,7 +311,8 @@ def test_train_procgen_preset_holds_the_published_settings():
 
     values = PRESETS["train-procgen"].values
     assert values == {
-        "encoder": "impala", "scale": 1.0, "pooling": "flatten", "gamma": 0.999, "gae_lambda": 0.95, "learning_rate": 5e-4,
+        "encoder": "impala", "scale": 1.0, "pooling": "flatten", "gamma": 0.999, "gae_lambda": 0.95,
+        "learning_rate": 5e-4,
         "scale_lr": False, "num_envs": 64, "num_steps": 256, "num_minibatches": 8, "update_epochs": 3,
         "clip_coef": 0.2, "clip_vloss": True, "ent_coef": 0.01, "vf_coef": 0.5, "max_grad_norm": 0.5,
         "normalize_reward": True, "reward_clip": 10.0, "distribution_mode": "easy", "track": "generalization",
