@@ -42,7 +42,7 @@ import torch
 from benchmark_utils.benchmark import detect_gpus
 from impoola.cli import run_command
 from impoola.options import Checked, Float
-from impoola.rundir import check_output_dir
+from impoola.rundir import RunDir, check_output_dir
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA_VERSION = 1
@@ -272,7 +272,7 @@ def run_shared(config: Config, device: torch.device, timeout_s: float, workdir: 
     run_dirs = sorted(output_dir.glob("bigfish__gpucheck__*"))
     if proc.returncode != 0 or len(run_dirs) != config.launcher_runs:
         return {"status": "failed", "error": (proc.stdout[-3000:] + proc.stderr[-3000:]).strip()}
-    per_run = [steady_sps(run_dir / "metrics.jsonl") for run_dir in run_dirs]
+    per_run = [steady_sps(RunDir.at(run_dir).metrics) for run_dir in run_dirs]
     return {"status": "passed", "runs": config.launcher_runs, "model": model_label(encoder, scale), "variant": "fp32_cl",
             "steps_per_s": per_run, "aggregate_steps_per_s": sum(per_run),
             "wall_steps_per_s": config.launcher_runs * batch * (2 + config.iterations) / wall_s}

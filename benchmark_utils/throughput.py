@@ -58,7 +58,7 @@ from impoola.performance import (
 )
 from impoola.ppo import ppo_loss
 from impoola.replay import ReplayMemory
-from impoola.rundir import check_output_file
+from impoola.rundir import RunDir, check_output_file
 
 PLAIN = "plain"
 BASELINES = {"ppo": PLAIN, "dqn": "fp32_nchw"}  # DQN has no plain arm: its ratios are to our NCHW float32 loop
@@ -172,7 +172,7 @@ def perf_fields(perf: PerformanceOptions, opts: ThroughputOptions) -> dict:
 
 def loop_times(run_dir: Path, steps_per_row: int) -> tuple[float, float]:
     """(warm-up seconds of the first logged interval beyond a steady one, median steady seconds per interval)."""
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in RunDir.at(run_dir).metrics.read_text().splitlines()]
     times = [steps_per_row / row["charts/SPS"] for row in rows if "charts/SPS" in row]
     steady = statistics.median(times[1:])
     return times[0] - steady, steady

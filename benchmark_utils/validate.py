@@ -43,6 +43,7 @@ from impoola.envs.games import GAMES, check_choice, level_range
 from impoola.models.encoders import ENCODERS
 from impoola.options import Checked, Int
 from impoola.reference_curves import SETTINGS, STEPS_PER_UPDATE, curves
+from impoola.rundir import RunDir
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOOTHED_RETURN = "charts/episodic_return_last100"
@@ -101,7 +102,7 @@ class Args(Checked):
             raise ValueError(f"invalid train_flags {self.train_flags!r}: --{own[0]} is set by this command; "
                              "valid: other ppo_training.py flags")
         for run_dir in self.compare_only:
-            if not (Path(run_dir) / "metrics.jsonl").is_file():
+            if not RunDir.at(run_dir).metrics.is_file():
                 raise ValueError(f"invalid compare_only {run_dir!r}; valid: a run directory with a metrics.jsonl")
 
 
@@ -152,9 +153,9 @@ class RunCurve:
 
 def read_run(run_dir: str | Path) -> RunCurve:
     """The smoothed return curve of a run directory, finished or stopped part way."""
-    run_dir = Path(run_dir)
-    config = json.loads((run_dir / "config.json").read_text())
-    lines = (run_dir / "metrics.jsonl").read_text().split("\n")[:-1]  # a half-written last line is dropped
+    run_dir = RunDir.at(run_dir)
+    config = json.loads(run_dir.config.read_text())
+    lines = run_dir.metrics.read_text().split("\n")[:-1]  # a half-written last line is dropped
     rows = [json.loads(line) for line in lines if line.strip()]
     curve = [(row["global_step"], row[SMOOTHED_RETURN]) for row in rows if row.get(SMOOTHED_RETURN) is not None]
     if not curve:
@@ -163,7 +164,7 @@ def read_run(run_dir: str | Path) -> RunCurve:
     steps, returns = (np.array(column, dtype=float) for column in zip(*curve))
     tests = [row[TEST_RETURN] for row in rows if row.get(TEST_RETURN) is not None]
     elapsed = [row["charts/elapsed_train_time"] for row in rows if "charts/elapsed_train_time" in row]
-    return RunCurve(run_dir.name, steps, returns, config, tests[-1] if tests else None, (run_dir / "done").exists(),
+    return RunCurve(run_dir.name, steps, returns, config, tests[-1] if tests else None, run_dir.is_done(),
                     elapsed[-1] if elapsed else math.nan)
 
 

@@ -53,6 +53,9 @@ def run_name(env_id: str, exp_name: str, model_name: str, seed: int) -> str:
     return check_name("run_name", f"{env_id}__{exp_name}__{model_name}__s{seed}")
 
 
+METRICS_FILE = "metrics.jsonl"  # the one file every run directory has from its first logged row
+
+
 class RunDir:
     """The layout of one run directory; `acquire()` makes this process its one writer."""
 
@@ -62,6 +65,12 @@ class RunDir:
         self._lock_fd: int | None = None
         self._created: list[Path] = []
 
+    @classmethod
+    def at(cls, path: str | Path) -> RunDir:
+        """The run directory at `path` (to read an existing run's files)."""
+        path = Path(path).resolve()
+        return cls(path.parent, path.name)
+
     # The layout.
     @property
     def config(self) -> Path:
@@ -69,7 +78,7 @@ class RunDir:
 
     @property
     def metrics(self) -> Path:
-        return self.path / "metrics.jsonl"
+        return self.path / METRICS_FILE
 
     @property
     def checkpoints(self) -> Path:

@@ -21,6 +21,7 @@ import pandas as pd
 from impoola import reference_curves
 from impoola.envs.games import DISTRIBUTION_MODES, GAMES, normalized_score
 from impoola.models.encoders import ENCODERS
+from impoola.rundir import METRICS_FILE, RunDir
 from plot_utils import published
 
 COLUMNS = ("model", "game", "seed", "step", "metric", "value")
@@ -175,14 +176,14 @@ def load_local(
 ) -> pd.DataFrame:
     """Tidy table of every run directory (config.json + metrics.jsonl) under `root`; `finished_only`: `done` marker."""
     root, frames = Path(root), []
-    for path in sorted(root.rglob("metrics.jsonl")):
-        run_dir = path.parent
-        if not (run_dir / "config.json").is_file() or (finished_only and not (run_dir / "done").exists()):
+    for path in sorted(root.rglob(METRICS_FILE)):
+        run_dir = RunDir.at(path.parent)
+        if not run_dir.config.is_file() or (finished_only and not run_dir.is_done()):
             continue
-        config = json.loads((run_dir / "config.json").read_text())
+        config = json.loads(run_dir.config.read_text())
         tags = config.get("wandb_tags") or []
-        run = run_dir.relative_to(root).as_posix() if run_dir != root else run_dir.name
-        frames.append(run_frame(read_jsonl(path), config, tags, run, metrics, label_keys))
+        run = path.parent.relative_to(root).as_posix() if path.parent != root else run_dir.name
+        frames.append(run_frame(read_jsonl(run_dir.metrics), config, tags, run, metrics, label_keys))
     return _finish(frames, str(root))
 
 
