@@ -21,7 +21,8 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from impoola.cli import parse_cli
+from impoola.cli import run_command
+from impoola.rundir import check_output_dir
 from plot_utils import data, figures
 
 GALLERY_DIR = Path(__file__).resolve().parents[1] / "docs" / "figures"
@@ -34,7 +35,7 @@ PIXEL_TOLERANCE = 64
 PIXEL_FRACTION = 5e-5
 
 
-@dataclass
+@dataclass(frozen=True)
 class Args:
     """Draw the README's gallery (or check that docs/figures/ is up to date)."""
 
@@ -93,7 +94,12 @@ def check(out: str | Path) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point: write the gallery and print its paths, or with --check print what is stale (exit 1)."""
-    args = parse_cli(Args, argv)
+    return run_command(Args, run, argv, description=__doc__)
+
+
+def run(args: Args) -> int:
+    """Write the gallery, or with --check print what is stale: the exit status."""
+    check_output_dir("out", args.out)  # before anything is drawn or written
     if not args.check:
         for path in draw(args.out):
             print(f"{path} ({path.stat().st_size // 1024} KB)")

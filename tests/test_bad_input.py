@@ -18,11 +18,11 @@ import pytest
 
 import dqn_training
 import ppo_training
-from benchmark_utils import benchmark, replay_throughput, throughput
+from benchmark_utils import benchmark, gpu_check, op_profile, replay_throughput, throughput, validate
 from conftest import DATA, ROOT
 from impoola import analyze, evaluate
 from impoola.cli import parse_cli, run_command
-from plot_utils import figures
+from plot_utils import figures, gallery
 
 V1 = DATA / "v1_runs"
 # The options of the run in v1_runs/v1_ppo: resuming it with them passes every check but the one a case breaks.
@@ -40,6 +40,10 @@ ENTRY_POINTS = {
     "figures": figures.main,
     "throughput": throughput.main,
     "replay_throughput": replay_throughput.main,
+    "validate": lambda argv: run_command(validate.Args, validate.main, argv),
+    "gpu_check": gpu_check.main,
+    "op_profile": lambda argv: run_command(op_profile.OpProfileOptions, op_profile.main, argv),
+    "gallery": gallery.main,
 }
 CKPT = "runs/existing/checkpoints/ckpt_000000000064.pt"
 
@@ -225,6 +229,19 @@ CASES = [
     ("figures", ["--num_points", "1"], "invalid num_points 1"),
     ("figures", ["--translation", "missing.csv"], "invalid translation 'missing.csv': no such file"),
     # throughput benchmarks
+    ("validate", ["--num_seeds", "0"], "invalid num_seeds 0"),
+    ("validate", ["--total_timesteps", "-5"], "invalid total_timesteps -5"),
+    ("validate", ["--seed", "-1"], "invalid seed -1"),
+    ("validate", ["--env_id", "pong"], "invalid env_id 'pong'"),
+    ("validate", ["--test_episodes", "nan"], "invalid integer 'nan'"),
+    ("validate", ["--compare_only", "runs/nothing_here"], "invalid compare_only 'runs/nothing_here'"),
+    ("gpu_check", ["--budget_s", "-5"], "invalid budget_s -5"),
+    ("gpu_check", ["--budget_s", "nan"], "invalid budget_s nan"),
+    ("op_profile", ["--variant", "fp16"], "invalid variant 'fp16'"),
+    ("op_profile", ["--num_envs", "0"], "invalid num_envs 0"),
+    ("op_profile", ["--scale", "inf"], "invalid scale inf"),
+    ("op_profile", ["--num_minibatches", "3"], "invalid num_minibatches 3"),
+    ("gallery", ["--out", "blocker"], "invalid out 'blocker'"),
     ("throughput", ["--scale", "inf"], "invalid scale inf"),
     ("throughput", ["--variants", "fp16"], "invalid variant 'fp16'"),
     ("throughput", ["--num_envs", "0"], "invalid num_envs 0"),
