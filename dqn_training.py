@@ -36,10 +36,9 @@ from impoola.analysis.stats import network_stats
 from impoola.checkpoint import load_resume_checkpoint, load_state_strict, save_checkpoint
 from impoola.cli import run_command, user_errors
 from impoola.config import EnvOptions, EvalOptions, LoggingOptions, ModelOptions, PerformanceOptions, RunOptions
-from impoola.envs.games import NUM_ACTIONS, check_choice, level_range, normalized_score
-from impoola.envs.procgen import OBS_SHAPE, ProcgenVecEnv
+from impoola.envs.games import NUM_ACTIONS, check_choice, normalized_score
+from impoola.envs.procgen import OBS_SHAPE
 from impoola.evaluation import evaluate_scores
-from impoola.guards import EXIT_PREEMPTED, FiniteGuard, StopFlag
 from impoola.models.agents import DQNAgent, build_agent
 from impoola.dqn import dqn_loss
 from impoola.options import Checked, Float, Int, Maybe, flat_options
@@ -50,6 +49,7 @@ from impoola.replay import (
 from impoola.runlog import RunLog
 from impoola.rundir import RunDir, check_output_dir, run_name
 from impoola.seeding import rng_state, seed_everything, set_rng_state
+from impoola.session import TrainingSession, checkpoint_due
 from impoola.startup import check_buildable, check_memory_need, check_resume, check_wandb
 
 EXPLORATIONS = ("egreedy", "softmax")
@@ -226,176 +226,167 @@ def main(args: Args) -> dict[str, float]:
         if args.save_buffer:
             check_replay_disk(run_dir.replay, memory_bytes)
         run_dir.acquire(run.resume)
-    with user_errors(), run_dir.starting():
-        if run_dir.release_if_done():
-            return {}
-        # --resume continues from the newest checkpoint; a run killed before its first one starts afresh.
-        checkpoint = load_resume_checkpoint(
-            run_dir.path, flat_options(args), "dqn", prefer=has_snapshot(run_dir.replay) if args.save_buffer else None,
-            check=lambda payload: check_resume(payload, total_steps, args.total_timesteps),
-        ) if run.resume else None
-        device = select_device(run.cuda)
-        configure_torch(args.speed, device)
-        seed_everything(run.seed, run.torch_deterministic)
+    with TrainingSession(run_dir, run.checkpoint_signals) as session:
+        with user_errors(), run_dir.starting():
+            if run_dir.release_if_done():
+                return {}
+            # --resume continues from the newest checkpoint; a run killed before its first one starts afresh.
+            checkpoint = load_resume_checkpoint(
+                run_dir.path, flat_options(args), "dqn",
+                prefer=has_snapshot(run_dir.replay) if args.save_buffer else None,
+                check=lambda payload: check_resume(payload, total_steps, args.total_timesteps),
+            ) if run.resume else None
+            device = select_device(run.cuda)
+            configure_torch(args.speed, device)
+            seed_everything(run.seed, run.torch_deterministic)
 
-        start_level, num_levels = level_range(env.track, env.distribution_mode, "train")
-        envs = ProcgenVecEnv(env.env_id, args.num_envs, env.distribution_mode, start_level, num_levels,
-                             seed=run.seed, num_threads=env.procgen_threads)
+            envs = session.training_envs(env, args.num_envs, run.seed)
 
-        q_network = prepare_agent(build_agent("dqn", model, NUM_ACTIONS), args.speed, device)  # channels-last, bf16
-        target_network = copy.deepcopy(q_network).requires_grad_(False)
-        learning_rate = base_learning_rate(args)
-        optimizer = torch.optim.Adam(q_network.parameters(), lr=learning_rate, eps=1e-5)
-        rb = ReplayMemory(args.buffer_size, args.num_envs, envs.single_observation_space.shape, args.n_step,
-                          args.gamma, args.replay_mode, args.prioritized, args.alpha, args.beta, device=device,
-                          seed=run.seed)
+            q_network = prepare_agent(build_agent("dqn", model, NUM_ACTIONS), args.speed, device)  # channels-last, bf16
+            target_network = copy.deepcopy(q_network).requires_grad_(False)
+            learning_rate = base_learning_rate(args)
+            optimizer = torch.optim.Adam(q_network.parameters(), lr=learning_rate, eps=1e-5)
+            rb = ReplayMemory(args.buffer_size, args.num_envs, envs.single_observation_space.shape, args.n_step,
+                              args.gamma, args.replay_mode, args.prioritized, args.alpha, args.beta, device=device,
+                              seed=run.seed)
 
-        global_step, start_vector_step, next_eval_step, elapsed = 0, 0, eval_interval, 0.0
-        obs_np, _ = envs.reset()
-        if checkpoint is not None:
-            load_state_strict(q_network, checkpoint["agent"], f"{args.model_name} Q network")
-            load_state_strict(target_network, checkpoint["target_network"], f"{args.model_name} target network")
-            optimizer.load_state_dict(checkpoint["optimizer"])
-            optimizer.param_groups[0]["lr"] = learning_rate  # a changed --learning_rate applies (and is recorded)
-            envs.set_state(checkpoint["env_state"])
-            obs_np = checkpoint["next_obs"]
-            global_step, next_eval_step = checkpoint["global_step"], checkpoint["next_eval_step"]
-            start_vector_step, elapsed = checkpoint["vector_step"], checkpoint["elapsed"]
-            set_rng_state(checkpoint["rng"])
-        # With --save_buffer the memory comes back from the snapshot the checkpoint names (other leftovers are deleted).
-        restored = args.save_buffer and restore_replay(rb, run_dir.replay, checkpoint)
-        learning_start_step = (0 if restored else global_step) + args.learning_starts  # a refilled memory waits again
+            global_step, start_vector_step, next_eval_step, elapsed = 0, 0, eval_interval, 0.0
+            obs_np, _ = envs.reset()
+            if checkpoint is not None:
+                load_state_strict(q_network, checkpoint["agent"], f"{args.model_name} Q network")
+                load_state_strict(target_network, checkpoint["target_network"], f"{args.model_name} target network")
+                optimizer.load_state_dict(checkpoint["optimizer"])
+                optimizer.param_groups[0]["lr"] = learning_rate  # a changed --learning_rate applies (and is recorded)
+                envs.set_state(checkpoint["env_state"])
+                obs_np = checkpoint["next_obs"]
+                global_step, next_eval_step = checkpoint["global_step"], checkpoint["next_eval_step"]
+                start_vector_step, elapsed = checkpoint["vector_step"], checkpoint["elapsed"]
+                set_rng_state(checkpoint["rng"])
+            # With --save_buffer the memory comes back from the snapshot the checkpoint names (other leftovers are
+            # deleted); a refilled memory waits for learning_starts again.
+            restored = args.save_buffer and restore_replay(rb, run_dir.replay, checkpoint)
+            learning_start_step = (0 if restored else global_step) + args.learning_starts
 
-        config = {**flat_options(args), "run_name": run_dir.name, "model_name": args.model_name,
-                  "num_vector_steps": num_vector_steps, "target_update_every_vector_steps": target_every,
-                  "base_learning_rate": learning_rate, "replay_bytes": memory_bytes, "device": str(device)}
-        logging = args.logging
-        log = RunLog(run_dir, config, total_steps, logging.wandb_mode, logging.wandb_project, logging.wandb_entity,
-                     (args.model_name, env.env_id, env.track, *logging.wandb_tags), start_step=global_step,
-                     progress=logging.progress_bar,
-                     keep_rows=checkpoint.get("metrics_rows") if checkpoint is not None else 0)
+            config = {**flat_options(args), "run_name": run_dir.name, "model_name": args.model_name,
+                      "num_vector_steps": num_vector_steps, "target_update_every_vector_steps": target_every,
+                      "base_learning_rate": learning_rate, "replay_bytes": memory_bytes, "device": str(device)}
+            logging = args.logging
+            log = session.own(RunLog(
+                run_dir, config, total_steps, logging.wandb_mode, logging.wandb_project, logging.wandb_entity,
+                (args.model_name, env.env_id, env.track, *logging.wandb_tags), start_step=global_step,
+                progress=logging.progress_bar,
+                keep_rows=checkpoint.get("metrics_rows") if checkpoint is not None else 0))
 
-    def save(vector_step: int) -> None:
-        # With --save_buffer the replay snapshot is written first, then the checkpoint naming it, then older
-        # snapshots go: a kill anywhere in between leaves the newest checkpoint with its snapshot.
-        log.sync()
-        snapshot = save_snapshot(rb, run_dir.replay) if args.save_buffer else None
-        save_checkpoint(run_dir.checkpoints, global_step, {
-            "agent": q_network.state_dict(), "target_network": target_network.state_dict(),
-            "optimizer": optimizer.state_dict(), "args": flat_options(args), "agent_kind": "dqn",
-            "num_actions": NUM_ACTIONS, "global_step": global_step, "vector_step": vector_step,
-            "epsilon": linear_schedule(args.start_e, args.end_e, exploration_steps, global_step),
-            "next_eval_step": next_eval_step, "elapsed": elapsed, "env_state": envs.get_state(), "next_obs": obs_np,
-            "rng": rng_state(), "metrics_rows": log.rows, "learning_vector_steps": learning_vector_steps,
-            "replay_snapshot": snapshot,
-        }, keep=run.keep_checkpoints)
-        if args.save_buffer:
-            keep_only(run_dir.replay, snapshot)
+        def save(vector_step: int) -> None:
+            # With --save_buffer the replay snapshot is written first, then the checkpoint naming it, then older
+            # snapshots go: a kill anywhere in between leaves the newest checkpoint with its snapshot.
+            log.sync()
+            snapshot = save_snapshot(rb, run_dir.replay) if args.save_buffer else None
+            save_checkpoint(run_dir.checkpoints, global_step, {
+                "agent": q_network.state_dict(), "target_network": target_network.state_dict(),
+                "optimizer": optimizer.state_dict(), "args": flat_options(args), "agent_kind": "dqn",
+                "num_actions": NUM_ACTIONS, "global_step": global_step, "vector_step": vector_step,
+                "epsilon": linear_schedule(args.start_e, args.end_e, exploration_steps, global_step),
+                "next_eval_step": next_eval_step, "elapsed": elapsed, "env_state": envs.get_state(), "next_obs": obs_np,
+                "rng": rng_state(), "metrics_rows": log.rows, "learning_vector_steps": learning_vector_steps,
+                "replay_snapshot": snapshot,
+            }, keep=run.keep_checkpoints)
+            if args.save_buffer:
+                keep_only(run_dir.replay, snapshot)
 
-    def dormant() -> dict[str, float]:
-        """Dormant neurons on the current observations of the first 32 envs."""
-        return dormant_metrics(q_network, dormant_batch("dqn", torch.from_numpy(obs_np)).to(device))
+        def dormant() -> dict[str, float]:
+            """Dormant neurons on the current observations of the first 32 envs."""
+            return dormant_metrics(q_network, dormant_batch("dqn", torch.from_numpy(obs_np)).to(device))
 
-    if checkpoint is None:
-        log.log({**network_stats(q_network, device), **dormant()}, global_step)
-    for network in (q_network, target_network):  # after network_stats: torchinfo's hooks must not be compiled in
-        compile_agent(network, args.speed, device)
-    log.headline(run_headline(device, args.speed, args.model_name, q_network, envs.num_threads))
+        if checkpoint is None:
+            log.log({**network_stats(q_network, device), **dormant()}, global_step)
+        for network in (q_network, target_network):  # after network_stats: torchinfo's hooks must not be compiled in
+            compile_agent(network, args.speed, device)
+        log.headline(run_headline(device, args.speed, args.model_name, q_network, envs.num_threads))
 
-    stop = StopFlag(run.checkpoint_signals)
-    guard = FiniteGuard(q_network, LOSS_KEYS, run_dir.checkpoints,
-                        (log.close, envs.close, stop.close, run_dir.release))
-    start_time = time.time() - elapsed
-    interval_start, interval_start_step = time.time(), global_step
-    episode_returns, episode_lengths = [], []
-    loss_sums, num_updates = torch.zeros(2, device=device), 0
-    learning_vector_steps = checkpoint["learning_vector_steps"] if restored else 0
-    for vector_step in range(start_vector_step + 1, num_vector_steps + 1):
-        epsilon = linear_schedule(args.start_e, args.end_e, exploration_steps, global_step)
-        if args.anneal_lr:
-            optimizer.param_groups[0]["lr"] = (1.0 - (vector_step - 1.0) / num_vector_steps) * learning_rate
-        actions = act(q_network, obs_np, epsilon, args, device)
-        next_obs_np, rewards, terminated, truncated, info = envs.step(actions)
-        dones = terminated | truncated
-        rb.add(obs_np, actions, rewards, dones, next_obs_np)
-        obs_np = next_obs_np
-        global_step += args.num_envs
-        if dones.any():
-            episode_returns.extend(info["episode_return"][dones].tolist())
-            episode_lengths.extend(info["episode_length"][dones].tolist())
-            log.progress(global_step, ret=float(np.mean(episode_returns)))
-        else:
-            log.progress(global_step)
-
-        if global_step > learning_start_step and len(rb) >= args.batch_size:
-            learning_vector_steps += 1
-            for _ in range(gradient_steps(learning_vector_steps, args.train_frequency)):
-                loss_sums += train_step(q_network, target_network, optimizer, rb, args)
-                num_updates += 1
-            if vector_step % target_every == 0:
-                update_target(target_network, q_network, args.tau)
-
-        if vector_step % args.log_every and vector_step < num_vector_steps:
-            continue
-        # Logging: one row per log_every vectorized steps, statistics aggregated over them.
-        losses = guard.read(loss_sums / max(num_updates, 1), vector_step, global_step)  # the row's one sync
-        now = time.time()
-        elapsed = now - start_time
-        metrics = {
-            "charts/learning_rate": optimizer.param_groups[0]["lr"],
-            "charts/SPS": (global_step - interval_start_step) / (now - interval_start),
-            "charts/elapsed_train_time": elapsed,
-        }
-        if args.exploration == "egreedy":
-            metrics["charts/epsilon"] = epsilon
-        if num_updates:
-            metrics.update(zip(LOSS_KEYS, losses))
-        if episode_returns:
-            mean_return = float(np.mean(episode_returns))
-            metrics["charts/episodic_return"] = mean_return
-            metrics["charts/episodic_return_normalized"] = normalized_score(
-                env.env_id, env.distribution_mode, mean_return)
-            metrics["charts/episodic_length"] = float(np.mean(episode_lengths))
-        evaluated = global_step >= next_eval_step and vector_step < num_vector_steps
-        if evaluated:
-            next_eval_step = global_step + eval_interval
-            if args.eval.num_eval_episodes > 0:
-                video = run_dir.video(global_step) if args.eval.capture_video else None
-                metrics.update(evaluate_scores(q_network, env, run.seed, eval_envs, device, "dqn", "during",
-                                               args.eval.num_eval_episodes, video))
-            metrics.update(dormant())
-        log.log(metrics, global_step)
-        episode_returns, episode_lengths = [], []
-        loss_sums.zero_()
-        num_updates = 0
+        guard = session.guard(q_network, LOSS_KEYS)
+        start_time = time.time() - elapsed
         interval_start, interval_start_step = time.time(), global_step
+        episode_returns, episode_lengths = [], []
+        loss_sums, num_updates = torch.zeros(2, device=device), 0
+        learning_vector_steps = checkpoint["learning_vector_steps"] if restored else 0
+        for vector_step in range(start_vector_step + 1, num_vector_steps + 1):
+            epsilon = linear_schedule(args.start_e, args.end_e, exploration_steps, global_step)
+            if args.anneal_lr:
+                optimizer.param_groups[0]["lr"] = (1.0 - (vector_step - 1.0) / num_vector_steps) * learning_rate
+            actions = act(q_network, obs_np, epsilon, args, device)
+            next_obs_np, rewards, terminated, truncated, info = envs.step(actions)
+            dones = terminated | truncated
+            rb.add(obs_np, actions, rewards, dones, next_obs_np)
+            obs_np = next_obs_np
+            global_step += args.num_envs
+            if dones.any():
+                episode_returns.extend(info["episode_return"][dones].tolist())
+                episode_lengths.extend(info["episode_length"][dones].tolist())
+                log.progress(global_step, ret=float(np.mean(episode_returns)))
+            else:
+                log.progress(global_step)
 
-        if stop.signal is not None:
-            save(vector_step)
-            log.close()
-            envs.close()
-            stop.close()
-            run_dir.release()
-            print(f"received signal {stop.name}: checkpoint written at step {global_step}; continue with --resume")
-            raise SystemExit(EXIT_PREEMPTED)
-        if vector_step % (args.log_every * run.checkpoint_every) == 0 or evaluated:
-            save(vector_step)
+            if global_step > learning_start_step and len(rb) >= args.batch_size:
+                learning_vector_steps += 1
+                for _ in range(gradient_steps(learning_vector_steps, args.train_frequency)):
+                    loss_sums += train_step(q_network, target_network, optimizer, rb, args)
+                    num_updates += 1
+                if vector_step % target_every == 0:
+                    update_target(target_network, q_network, args.tau)
 
-    # Last checkpoint, then the final evaluation on more episodes, dormant neurons on the current observations, done
-    # marker (a run killed in between redoes them from that checkpoint).
-    save(num_vector_steps)
-    final = {}
-    if args.eval.num_final_eval_episodes > 0:
-        final.update(evaluate_scores(q_network, env, run.seed, eval_envs, device, "dqn", "final",
-                                     args.eval.num_final_eval_episodes))
-    final.update(dormant())
-    log.log(final, global_step)
-    log.mark_done()
-    log.close()
-    envs.close()
-    stop.close()
-    run_dir.release()
-    return final
+            if vector_step % args.log_every and vector_step < num_vector_steps:
+                continue
+            # Logging: one row per log_every vectorized steps, statistics aggregated over them.
+            losses = guard.read(loss_sums / max(num_updates, 1), vector_step, global_step)  # the row's one sync
+            now = time.time()
+            elapsed = now - start_time
+            metrics = {
+                "charts/learning_rate": optimizer.param_groups[0]["lr"],
+                "charts/SPS": (global_step - interval_start_step) / (now - interval_start),
+                "charts/elapsed_train_time": elapsed,
+            }
+            if args.exploration == "egreedy":
+                metrics["charts/epsilon"] = epsilon
+            if num_updates:
+                metrics.update(zip(LOSS_KEYS, losses))
+            if episode_returns:
+                mean_return = float(np.mean(episode_returns))
+                metrics["charts/episodic_return"] = mean_return
+                metrics["charts/episodic_return_normalized"] = normalized_score(
+                    env.env_id, env.distribution_mode, mean_return)
+                metrics["charts/episodic_length"] = float(np.mean(episode_lengths))
+            evaluated = global_step >= next_eval_step and vector_step < num_vector_steps
+            if evaluated:
+                next_eval_step = global_step + eval_interval
+                if args.eval.num_eval_episodes > 0:
+                    video = run_dir.video(global_step) if args.eval.capture_video else None
+                    metrics.update(evaluate_scores(q_network, env, run.seed, eval_envs, device, "dqn", "during",
+                                                   args.eval.num_eval_episodes, video))
+                metrics.update(dormant())
+            log.log(metrics, global_step)
+            episode_returns, episode_lengths = [], []
+            loss_sums.zero_()
+            num_updates = 0
+            interval_start, interval_start_step = time.time(), global_step
+
+            session.checkpoint_or_exit(lambda: save(vector_step), global_step)
+            if checkpoint_due(vector_step, args.log_every * run.checkpoint_every, evaluated):
+                save(vector_step)
+
+        # Last checkpoint, then the final evaluation on more episodes, dormant neurons on the current observations, done
+        # marker (a run killed or signalled in between redoes them from that
+        # checkpoint).
+        save(num_vector_steps)
+        final = {}
+        if args.eval.num_final_eval_episodes > 0:
+            final.update(evaluate_scores(q_network, env, run.seed, eval_envs, device, "dqn", "final",
+                                         args.eval.num_final_eval_episodes))
+        final.update(dormant())
+        session.checkpoint_or_exit(lambda: None, global_step)  # the last checkpoint is already written
+        log.log(final, global_step)
+        log.mark_done()
+        return final
 
 
 if __name__ == "__main__":

@@ -29,11 +29,10 @@ from impoola.config import (
     BaselineOptions, EnvOptions, EvalOptions, LoggingOptions, ModelOptions, PerformanceOptions, RunOptions,
     check_baseline_model,
 )
-from impoola.envs.games import NUM_ACTIONS, level_range, normalized_score
-from impoola.envs.procgen import OBS_SHAPE, ProcgenVecEnv
+from impoola.envs.games import NUM_ACTIONS, normalized_score
+from impoola.envs.procgen import OBS_SHAPE
 from impoola.envs.wrappers import RewardNormalizer
 from impoola.evaluation import evaluate_scores
-from impoola.guards import EXIT_PREEMPTED, FiniteGuard, StopFlag
 from impoola.models.agents import PPOAgent, build_agent
 from impoola.options import Checked, Float, Int, Maybe, flat_options
 from impoola.performance import (
@@ -46,6 +45,7 @@ from impoola.replay import available_memory
 from impoola.runlog import RunLog
 from impoola.rundir import RunDir, check_output_dir, run_name
 from impoola.seeding import rng_state, seed_everything, set_rng_state
+from impoola.session import TrainingSession, checkpoint_due
 from impoola.startup import check_buildable, check_memory_need, check_resume, check_wandb
 
 
@@ -173,185 +173,176 @@ def main(args: Args) -> dict[str, float]:
                                                                       run.seed)
         run_dir = RunDir(run.output_dir, name)
         run_dir.acquire(run.resume)
-    with user_errors(), run_dir.starting():
-        if run_dir.release_if_done():
-            return {}
-        # --resume continues from the newest checkpoint; a run killed before its first one starts afresh.
-        checkpoint = load_resume_checkpoint(
-            run_dir.path, flat_options(args), "ppo",
-            check=lambda payload: check_resume(payload, num_iterations * batch_size, args.total_timesteps),
-        ) if run.resume else None
-        device = select_device(run.cuda)
-        configure_torch(args.speed, device)
-        seed_everything(run.seed, run.torch_deterministic)
+    with TrainingSession(run_dir, run.checkpoint_signals) as session:
+        with user_errors(), run_dir.starting():
+            if run_dir.release_if_done():
+                return {}
+            # --resume continues from the newest checkpoint; a run killed before its first one starts afresh.
+            checkpoint = load_resume_checkpoint(
+                run_dir.path, flat_options(args), "ppo",
+                check=lambda payload: check_resume(payload, num_iterations * batch_size, args.total_timesteps),
+            ) if run.resume else None
+            device = select_device(run.cuda)
+            configure_torch(args.speed, device)
+            seed_everything(run.seed, run.torch_deterministic)
 
-        # Environments: training levels of the track; rewards normalised for training only.
-        start_level, num_levels = level_range(env.track, env.distribution_mode, "train")
-        envs = ProcgenVecEnv(env.env_id, args.num_envs, env.distribution_mode, start_level, num_levels,
-                             seed=run.seed, num_threads=env.procgen_threads)
-        reward_normalizer = RewardNormalizer(args.num_envs, args.gamma, clip=args.reward_clip)
+            # Environments: training levels of the track; rewards normalised for training only.
+            envs = session.training_envs(env, args.num_envs, run.seed)
+            reward_normalizer = RewardNormalizer(args.num_envs, args.gamma, clip=args.reward_clip)
 
-        agent = prepare_agent(build_agent("ppo", model, NUM_ACTIONS), args.speed, device)  # channels-last, bf16
-        learning_rate = base_learning_rate(args)
-        optimizer = torch.optim.Adam(agent.parameters(), lr=learning_rate, eps=1e-5)
-        # Baselines: pruning masks are part of the agent's state, so they are built before a checkpoint loads.
-        baselines = args.baselines
-        pruner = GradualPruner(agent, baselines.pruning_mode, num_iterations, baselines.pruning_target,
-                               baselines.pruning_start, baselines.pruning_end) if baselines.pruning else None
-        redo = ReDo(agent, optimizer, baselines.redo_tau, baselines.redo_every,
-                    baselines.redo_mode) if baselines.redo else None
-        storage = RolloutBuffer(args.num_steps, args.num_envs, envs.single_observation_space.shape, device)
+            agent = prepare_agent(build_agent("ppo", model, NUM_ACTIONS), args.speed, device)  # channels-last, bf16
+            learning_rate = base_learning_rate(args)
+            optimizer = torch.optim.Adam(agent.parameters(), lr=learning_rate, eps=1e-5)
+            # Baselines: pruning masks are part of the agent's state, so they are built before a checkpoint loads.
+            baselines = args.baselines
+            pruner = GradualPruner(agent, baselines.pruning_mode, num_iterations, baselines.pruning_target,
+                                   baselines.pruning_start, baselines.pruning_end) if baselines.pruning else None
+            redo = ReDo(agent, optimizer, baselines.redo_tau, baselines.redo_every,
+                        baselines.redo_mode) if baselines.redo else None
+            storage = RolloutBuffer(args.num_steps, args.num_envs, envs.single_observation_space.shape, device)
 
-        global_step, start_iteration, next_eval_step, elapsed = 0, 1, eval_interval, 0.0
-        recent_returns: deque[float] = deque(maxlen=RECENT_EPISODES)  # the last 100 finished training episodes
-        next_obs_np, _ = envs.reset()
-        next_done_np = np.zeros(args.num_envs, dtype=bool)
-        if checkpoint is not None:
-            load_state_strict(agent, checkpoint["agent"], f"{args.model_name} agent")
-            optimizer.load_state_dict(checkpoint["optimizer"])
-            optimizer.param_groups[0]["lr"] = learning_rate  # a changed --learning_rate applies (and is recorded)
-            reward_normalizer.load_state_dict(checkpoint["reward_normalizer"])
-            envs.set_state(checkpoint["env_state"])
-            next_obs_np, next_done_np = checkpoint["next_obs"], checkpoint["next_done"]
-            global_step, next_eval_step = checkpoint["global_step"], checkpoint["next_eval_step"]
-            start_iteration, elapsed = checkpoint["iteration"] + 1, checkpoint["elapsed"]
-            recent_returns.extend(checkpoint.get("recent_returns", ()))
-            set_rng_state(checkpoint["rng"])
-            if checkpoint.get("last_obs") is not None:  # resumed after the last iteration: the final dormant batch
-                batch = {"obs": checkpoint["last_obs"].to(device)}
+            global_step, start_iteration, next_eval_step, elapsed = 0, 1, eval_interval, 0.0
+            recent_returns: deque[float] = deque(maxlen=RECENT_EPISODES)  # the last 100 finished training episodes
+            next_obs_np, _ = envs.reset()
+            next_done_np = np.zeros(args.num_envs, dtype=bool)
+            if checkpoint is not None:
+                load_state_strict(agent, checkpoint["agent"], f"{args.model_name} agent")
+                optimizer.load_state_dict(checkpoint["optimizer"])
+                optimizer.param_groups[0]["lr"] = learning_rate  # a changed --learning_rate applies (and is recorded)
+                reward_normalizer.load_state_dict(checkpoint["reward_normalizer"])
+                envs.set_state(checkpoint["env_state"])
+                next_obs_np, next_done_np = checkpoint["next_obs"], checkpoint["next_done"]
+                global_step, next_eval_step = checkpoint["global_step"], checkpoint["next_eval_step"]
+                start_iteration, elapsed = checkpoint["iteration"] + 1, checkpoint["elapsed"]
+                recent_returns.extend(checkpoint.get("recent_returns", ()))
+                set_rng_state(checkpoint["rng"])
+                if checkpoint.get("last_obs") is not None:  # resumed after the last iteration: the final dormant batch
+                    batch = {"obs": checkpoint["last_obs"].to(device)}
 
-        config = {**flat_options(args), "run_name": run_dir.name, "model_name": args.model_name,
-                  "batch_size": batch_size, "minibatch_size": minibatch_size, "num_iterations": num_iterations,
-                  "base_learning_rate": learning_rate, "device": str(device)}
-        logging = args.logging
-        log = RunLog(run_dir, config, num_iterations * batch_size, logging.wandb_mode, logging.wandb_project,
-                     logging.wandb_entity, (args.model_name, env.env_id, env.track, *logging.wandb_tags),
-                     start_step=global_step, progress=logging.progress_bar,
-                     keep_rows=checkpoint.get("metrics_rows") if checkpoint is not None else 0)
+            config = {**flat_options(args), "run_name": run_dir.name, "model_name": args.model_name,
+                      "batch_size": batch_size, "minibatch_size": minibatch_size, "num_iterations": num_iterations,
+                      "base_learning_rate": learning_rate, "device": str(device)}
+            logging = args.logging
+            log = session.own(RunLog(
+                run_dir, config, num_iterations * batch_size, logging.wandb_mode, logging.wandb_project,
+                logging.wandb_entity, (args.model_name, env.env_id, env.track, *logging.wandb_tags),
+                start_step=global_step, progress=logging.progress_bar,
+                keep_rows=checkpoint.get("metrics_rows") if checkpoint is not None else 0))
 
-    def save(iteration: int) -> None:
-        log.sync()
-        save_checkpoint(run_dir.checkpoints, global_step, {
-            "agent": agent.state_dict(), "optimizer": optimizer.state_dict(), "args": flat_options(args),
-            "agent_kind": "ppo", "num_actions": NUM_ACTIONS, "global_step": global_step, "iteration": iteration,
-            "next_eval_step": next_eval_step, "elapsed": elapsed, "reward_normalizer": reward_normalizer.state_dict(),
-            "env_state": envs.get_state(), "next_obs": next_obs_np, "next_done": next_done_np, "rng": rng_state(),
-            "metrics_rows": log.rows, "recent_returns": list(recent_returns),
-            "last_obs": batch["obs"][:256] if iteration == num_iterations else None,
-        }, keep=run.keep_checkpoints)
+        def save(iteration: int) -> None:
+            log.sync()
+            save_checkpoint(run_dir.checkpoints, global_step, {
+                "agent": agent.state_dict(), "optimizer": optimizer.state_dict(), "args": flat_options(args),
+                "agent_kind": "ppo", "num_actions": NUM_ACTIONS, "global_step": global_step, "iteration": iteration,
+                "next_eval_step": next_eval_step, "elapsed": elapsed,
+                "reward_normalizer": reward_normalizer.state_dict(), "env_state": envs.get_state(),
+                "next_obs": next_obs_np, "next_done": next_done_np, "rng": rng_state(),
+                "metrics_rows": log.rows, "recent_returns": list(recent_returns),
+                "last_obs": batch["obs"][:256] if iteration == num_iterations else None,
+            }, keep=run.keep_checkpoints)
 
-    def evaluate(phase: str, num_episodes: int) -> dict[str, float]:
-        """The evaluations `impoola.eval_registry` lists for PPO in `phase`; optionally a video of one episode."""
-        video = run_dir.video(global_step) if args.eval.capture_video else None
-        return evaluate_scores(agent, env, run.seed, args.eval.num_eval_envs or args.num_envs, device, "ppo", phase,
-                               num_episodes, video)
+        def evaluate(phase: str, num_episodes: int) -> dict[str, float]:
+            """The evaluations `impoola.eval_registry` lists for PPO in `phase`; optionally a video of one episode."""
+            video = run_dir.video(global_step) if args.eval.capture_video else None
+            return evaluate_scores(agent, env, run.seed, args.eval.num_eval_envs or args.num_envs, device, "ppo", phase,
+                                   num_episodes, video)
 
-    if checkpoint is None:
-        log.log({**network_stats(agent, device),
-                 **dormant_metrics(agent, torch.from_numpy(next_obs_np).to(device))}, global_step)
-    compile_agent(agent, args.speed, device)  # after network_stats: torchinfo's hooks must not be compiled in
-    log.headline(run_headline(device, args.speed, args.model_name, agent, envs.num_threads))
-    loss_fn = compiled(ppo_loss, args.speed, device)
-    to_device = StepTransfer(args.num_envs, envs.single_observation_space.shape, device)
+        if checkpoint is None:
+            log.log({**network_stats(agent, device),
+                     **dormant_metrics(agent, torch.from_numpy(next_obs_np).to(device))}, global_step)
+        compile_agent(agent, args.speed, device)  # after network_stats: torchinfo's hooks must not be compiled in
+        log.headline(run_headline(device, args.speed, args.model_name, agent, envs.num_threads))
+        loss_fn = compiled(ppo_loss, args.speed, device)
+        to_device = StepTransfer(args.num_envs, envs.single_observation_space.shape, device)
 
-    stop = StopFlag(run.checkpoint_signals)
-    guard = FiniteGuard(agent, LOSS_KEYS, run_dir.checkpoints, (log.close, envs.close, stop.close, run_dir.release))
-    start_time = time.time() - elapsed
-    for iteration in range(start_iteration, num_iterations + 1):
-        iteration_start = time.time()
-        if args.anneal_lr:
-            optimizer.param_groups[0]["lr"] = (1.0 - (iteration - 1.0) / num_iterations) * learning_rate
+        guard = session.guard(agent, LOSS_KEYS)
+        start_time = time.time() - elapsed
+        for iteration in range(start_iteration, num_iterations + 1):
+            iteration_start = time.time()
+            if args.anneal_lr:
+                optimizer.param_groups[0]["lr"] = (1.0 - (iteration - 1.0) / num_iterations) * learning_rate
 
-        # Rollout: uint8 observations go to the device once; actions come back once per step.
-        episode_returns, episode_lengths = [], []
-        next_obs = torch.from_numpy(next_obs_np).to(device)
-        next_done = torch.from_numpy(next_done_np).to(device, torch.float32)
-        for step in range(args.num_steps):
-            global_step += args.num_envs
-            storage.obs[step] = next_obs
-            storage.dones[step] = next_done
+            # Rollout: uint8 observations go to the device once; actions come back once per step.
+            episode_returns, episode_lengths = [], []
+            next_obs = torch.from_numpy(next_obs_np).to(device)
+            next_done = torch.from_numpy(next_done_np).to(device, torch.float32)
+            for step in range(args.num_steps):
+                global_step += args.num_envs
+                storage.obs[step] = next_obs
+                storage.dones[step] = next_done
+                with torch.inference_mode():
+                    action, logprob, _, value = agent.get_action_and_value(next_obs)
+                storage.values[step] = value.flatten()
+                storage.actions[step] = action
+                storage.logprobs[step] = logprob
+                next_obs_np, reward, terminated, truncated, info = envs.step(action.cpu().numpy())
+                next_done_np = terminated | truncated
+                if args.normalize_reward:
+                    reward = reward_normalizer(reward, next_done_np)
+                next_obs, storage.rewards[step], next_done = to_device(next_obs_np, reward, next_done_np)  # one copy
+                if next_done_np.any():
+                    episode_returns.extend(info["episode_return"][next_done_np].tolist())
+                    episode_lengths.extend(info["episode_length"][next_done_np].tolist())
+                    log.progress(global_step, ret=float(np.mean(episode_returns)))
+                else:
+                    log.progress(global_step)
+
+            # Generalized advantage estimation, bootstrapped from the value of the next observation.
             with torch.inference_mode():
-                action, logprob, _, value = agent.get_action_and_value(next_obs)
-            storage.values[step] = value.flatten()
-            storage.actions[step] = action
-            storage.logprobs[step] = logprob
-            next_obs_np, reward, terminated, truncated, info = envs.step(action.cpu().numpy())
-            next_done_np = terminated | truncated
-            if args.normalize_reward:
-                reward = reward_normalizer(reward, next_done_np)
-            next_obs, storage.rewards[step], next_done = to_device(next_obs_np, reward, next_done_np)  # one copy
-            if next_done_np.any():
-                episode_returns.extend(info["episode_return"][next_done_np].tolist())
-                episode_lengths.extend(info["episode_length"][next_done_np].tolist())
-                log.progress(global_step, ret=float(np.mean(episode_returns)))
-            else:
-                log.progress(global_step)
+                next_value = agent.get_value(next_obs).flatten()
+            advantages, returns = compute_gae(storage.rewards, storage.values, storage.dones, next_value, next_done,
+                                              args.gamma, args.gae_lambda)
+            batch = storage.flat(advantages.clone(), returns.clone())
 
-        # Generalized advantage estimation, bootstrapped from the value of the next observation.
-        with torch.inference_mode():
-            next_value = agent.get_value(next_obs).flatten()
-        advantages, returns = compute_gae(storage.rewards, storage.values, storage.dones, next_value, next_done,
-                                          args.gamma, args.gae_lambda)
-        batch = storage.flat(advantages.clone(), returns.clone())
+            # PPO update: epochs of shuffled minibatches, losses summed on the device and read once.
+            mean_losses = update(agent, optimizer, loss_fn, batch, args)
 
-        # PPO update: epochs of shuffled minibatches, losses summed on the device and read once.
-        mean_losses = update(agent, optimizer, loss_fn, batch, args)
+            redo_metrics = redo.maybe_reset(iteration, batch["obs"][:256]) if redo is not None else {}
 
-        redo_metrics = redo.maybe_reset(iteration, batch["obs"][:256]) if redo is not None else {}
+            # Logging: one row per iteration, episode statistics aggregated over the iteration.
+            elapsed = time.time() - start_time
+            losses = guard.read(mean_losses, iteration, global_step)  # the iteration's one sync
+            metrics = {
+                "charts/learning_rate": optimizer.param_groups[0]["lr"],
+                "charts/SPS": batch_size / (time.time() - iteration_start),
+                "charts/elapsed_train_time": elapsed,
+                **dict(zip(LOSS_KEYS, losses)),
+                "losses/explained_variance": explained_variance(batch["values"], batch["returns"]),
+                **redo_metrics,
+            }
+            if episode_returns:
+                mean_return = float(np.mean(episode_returns))
+                metrics["charts/episodic_return"] = mean_return
+                metrics["charts/episodic_return_normalized"] = normalized_score(
+                    env.env_id, env.distribution_mode, mean_return)
+                metrics["charts/episodic_length"] = float(np.mean(episode_lengths))
+                recent_returns.extend(episode_returns)
+                metrics["charts/episodic_return_last100"] = float(np.mean(recent_returns))
+            evaluated = global_step >= next_eval_step and iteration < num_iterations
+            if evaluated:
+                next_eval_step = global_step + eval_interval
+                if args.eval.num_eval_episodes > 0:
+                    metrics.update(evaluate("during", args.eval.num_eval_episodes))
+                metrics.update(dormant_metrics(agent, batch["obs"][:256]))
+            if pruner is not None:  # the release prunes at the end of the iteration, after its evaluation
+                metrics["charts/sparsity"] = pruner.step(iteration)
+            log.log(metrics, global_step)
 
-        # Logging: one row per iteration, episode statistics aggregated over the iteration.
-        elapsed = time.time() - start_time
-        losses = guard.read(mean_losses, iteration, global_step)  # the iteration's one sync
-        metrics = {
-            "charts/learning_rate": optimizer.param_groups[0]["lr"],
-            "charts/SPS": batch_size / (time.time() - iteration_start),
-            "charts/elapsed_train_time": elapsed,
-            **dict(zip(LOSS_KEYS, losses)),
-            "losses/explained_variance": explained_variance(batch["values"], batch["returns"]),
-            **redo_metrics,
-        }
-        if episode_returns:
-            mean_return = float(np.mean(episode_returns))
-            metrics["charts/episodic_return"] = mean_return
-            metrics["charts/episodic_return_normalized"] = normalized_score(
-                env.env_id, env.distribution_mode, mean_return)
-            metrics["charts/episodic_length"] = float(np.mean(episode_lengths))
-            recent_returns.extend(episode_returns)
-            metrics["charts/episodic_return_last100"] = float(np.mean(recent_returns))
-        if global_step >= next_eval_step and iteration < num_iterations:
-            next_eval_step = global_step + eval_interval
-            if args.eval.num_eval_episodes > 0:
-                metrics.update(evaluate("during", args.eval.num_eval_episodes))
-            metrics.update(dormant_metrics(agent, batch["obs"][:256]))
-        if pruner is not None:  # the release prunes at the end of the iteration, after its evaluation
-            metrics["charts/sparsity"] = pruner.step(iteration)
-        log.log(metrics, global_step)
+            session.checkpoint_or_exit(lambda: save(iteration), global_step)
+            if checkpoint_due(iteration, run.checkpoint_every, evaluated):
+                save(iteration)
 
-        if stop.signal is not None:
-            save(iteration)
-            log.close()
-            envs.close()
-            stop.close()
-            run_dir.release()
-            print(f"received signal {stop.name}: checkpoint written at step {global_step}; continue with --resume")
-            raise SystemExit(EXIT_PREEMPTED)
-        if iteration % run.checkpoint_every == 0 or "scores/eval_avg_return_train" in metrics:
-            save(iteration)
-
-    # Last checkpoint, then the final evaluation on more episodes, dormant neurons on the last rollout, done marker
-    # (a run killed in between redoes them from that checkpoint, identically).
-    save(num_iterations)
-    final = {}
-    if args.eval.num_final_eval_episodes > 0:
-        final.update(evaluate("final", args.eval.num_final_eval_episodes))
-    final.update(dormant_metrics(agent, batch["obs"][:256]))
-    log.log(final, global_step)
-    log.mark_done()
-    log.close()
-    envs.close()
-    stop.close()
-    run_dir.release()
-    return final
+        # Last checkpoint, then the final evaluation on more episodes, dormant neurons on the last rollout, done marker
+        # (a run killed or signalled in between redoes them from that checkpoint, identically).
+        save(num_iterations)
+        final = {}
+        if args.eval.num_final_eval_episodes > 0:
+            final.update(evaluate("final", args.eval.num_final_eval_episodes))
+        final.update(dormant_metrics(agent, batch["obs"][:256]))
+        session.checkpoint_or_exit(lambda: None, global_step)  # the last checkpoint is already written
+        log.log(final, global_step)
+        log.mark_done()
+        return final
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT, TINY_DQN, TINY_PPO, tiny_ppo_args
+from conftest import ROOT, TINY_DQN, TINY_PPO, tiny_dqn_args, tiny_ppo_args
 from impoola.checkpoint import list_checkpoints, load_checkpoint
 from impoola.runlog import RunLog
 from ppo_training import main
@@ -141,6 +141,58 @@ def test_checkpoint_signal_checkpoints_exits_3_and_resumes_identically(tmp_path,
     assert not (run_dir / "done").exists()
     main(tiny_ppo_args(tmp_path, run_name="run", resume=True, **CONFIG))
     assert_resumed_like_reference(run_dir, reference)
+
+
+def signal_during_final_evaluation(monkeypatch, module, sig: int) -> None:
+    """`sig` to this process while `module`'s final evaluation runs (the evaluation itself goes on)."""
+    original = module.evaluate_scores
+
+    def evaluate_scores(*args):
+        if args[6] == "final":
+            os.kill(os.getpid(), sig)
+        return original(*args)
+
+    monkeypatch.setattr(module, "evaluate_scores", evaluate_scores)
+
+
+def test_checkpoint_signal_during_the_final_evaluation_exits_3_and_resume_redoes_it(tmp_path, monkeypatch, capsys,
+                                                                                      reference):
+    """SIGTERM during the final evaluation: exit 3 with the last checkpoint, no final row, no done marker; --resume
+    redoes the final evaluation and ends like the uninterrupted run."""
+    import ppo_training
+
+    run_dir, handler = tmp_path / "run", signal.getsignal(signal.SIGTERM)
+    with monkeypatch.context() as patch:
+        signal_during_final_evaluation(patch, ppo_training, signal.SIGTERM)
+        with pytest.raises(SystemExit) as exit_info:
+            run(tmp_path, "run")
+    assert exit_info.value.code == 3
+    assert "received signal SIGTERM: checkpoint written at step 128" in capsys.readouterr().out
+    assert load_checkpoint(list_checkpoints(run_dir / "checkpoints")[-1])["global_step"] == 128
+    assert metric_rows(run_dir) == metric_rows(reference)[:-1]  # everything but the final evaluation's row
+    assert not (run_dir / "done").exists() and not (run_dir / ".lock").exists()
+    assert signal.getsignal(signal.SIGTERM) == handler  # the session put the handler back
+    main(tiny_ppo_args(tmp_path, run_name="run", resume=True, **CONFIG))
+    assert_resumed_like_reference(run_dir, reference)
+
+
+def test_dqn_checkpoint_signal_during_the_final_evaluation_exits_3_and_resume_redoes_it(tmp_path, monkeypatch):
+    """The same for DQN (SIGUSR2): its resume ends with the uninterrupted run's rows and state."""
+    import dqn_training
+
+    options = {"run_name": "run", "cuda": False}
+    dqn_training.main(tiny_dqn_args(tmp_path / "reference", **options))
+    with monkeypatch.context() as patch:
+        signal_during_final_evaluation(patch, dqn_training, signal.SIGUSR2)
+        with pytest.raises(SystemExit) as exit_info:
+            dqn_training.main(tiny_dqn_args(tmp_path / "signalled", **options))
+    assert exit_info.value.code == 3
+    run_dir, reference = tmp_path / "signalled" / "run", tmp_path / "reference" / "run"
+    assert metric_rows(run_dir) == metric_rows(reference)[:-1] and not (run_dir / "done").exists()
+    dqn_training.main(tiny_dqn_args(tmp_path / "signalled", resume=True, **options))
+    assert metric_rows(run_dir) == metric_rows(reference)
+    assert_same_state(final_state(run_dir), final_state(reference))
+    assert (run_dir / "done").exists()
 
 
 def read_lines(path: Path) -> list[str]:
