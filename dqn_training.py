@@ -47,7 +47,7 @@ from impoola.replay import (
     ReplayMemory, available_memory, check_replay_disk, has_snapshot, keep_only, restore_replay, rules_for, save_snapshot,
 )
 from impoola.runlog import RunLog
-from impoola.rundir import RunDir, check_output_dir, run_name
+from impoola.rundir import RunDir, check_output_dir
 from impoola.seeding import rng_state, seed_everything, set_rng_state
 from impoola.session import TrainingSession, checkpoint_due
 from impoola.startup import check_buildable, check_memory_need, check_resume, check_wandb
@@ -220,9 +220,7 @@ def main(args: Args) -> dict[str, float]:
         memory_bytes = replay_bytes(args)
         check_memory_need("buffer_size", memory_bytes, available_memory(), "a smaller --buffer_size or free memory")
         check_output_dir("output_dir", run.output_dir)
-        name = run.run_name if run.run_name is not None else run_name(env.env_id, run.exp_name, args.model_name,
-                                                                      run.seed)
-        run_dir = RunDir(run.output_dir, name)
+        run_dir = RunDir(run.output_dir, run.resolved_run_name(env.env_id, args.model_name))
         if args.save_buffer:
             check_replay_disk(run_dir.replay, memory_bytes)
         run_dir.acquire(run.resume)

@@ -43,7 +43,7 @@ from impoola.pruning import GradualPruner
 from impoola.redo import ReDo
 from impoola.replay import available_memory
 from impoola.runlog import RunLog
-from impoola.rundir import RunDir, check_output_dir, run_name
+from impoola.rundir import RunDir, check_output_dir
 from impoola.seeding import rng_state, seed_everything, set_rng_state
 from impoola.session import TrainingSession, checkpoint_due
 from impoola.startup import check_buildable, check_memory_need, check_resume, check_wandb
@@ -169,9 +169,7 @@ def main(args: Args) -> dict[str, float]:
         check_memory_need("num_envs x num_steps", rollout_bytes(args), available_memory(),
                           "fewer --num_envs or --num_steps")
         check_output_dir("output_dir", run.output_dir)
-        name = run.run_name if run.run_name is not None else run_name(env.env_id, run.exp_name, args.model_name,
-                                                                      run.seed)
-        run_dir = RunDir(run.output_dir, name)
+        run_dir = RunDir(run.output_dir, run.resolved_run_name(env.env_id, args.model_name))
         run_dir.acquire(run.resume)
     with TrainingSession(run_dir, run.checkpoint_signals) as session:
         with user_errors(), run_dir.starting():

@@ -14,7 +14,7 @@ from impoola.models.heads import HEADS
 from impoola.options import Checked, Float, Int, Maybe
 from impoola.presets import PRESETS
 from impoola.redo import REDO_MODES
-from impoola.rundir import check_name
+from impoola.rundir import check_name, run_name
 
 EncoderName = Literal[tuple(ENCODERS)]  # type: ignore[valid-type]  # the registry's families, as CLI choices
 PRECISIONS = ("float32", "bf16")
@@ -220,6 +220,10 @@ class RunOptions(Checked):
             parse_signal(name)
         if self.preset is not None:
             check_choice("preset", self.preset, tuple(PRESETS))
+
+    def resolved_run_name(self, env_id: str, model_name: str) -> str:
+        """--run_name, or the default `{env_id}__{exp_name}__{model_name}__s{seed}`."""
+        return self.run_name if self.run_name is not None else run_name(env_id, self.exp_name, model_name, self.seed)
 
 
 @dataclass(frozen=True)
