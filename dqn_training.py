@@ -36,8 +36,8 @@ from impoola.analysis.stats import network_stats
 from impoola.checkpoint import load_resume_checkpoint, load_state_strict, save_checkpoint
 from impoola.cli import run_command, user_errors
 from impoola.config import EnvOptions, EvalOptions, LoggingOptions, ModelOptions, PerformanceOptions, RunOptions
-from impoola.envs.games import NUM_ACTIONS, check_choice, normalized_score
-from impoola.envs.procgen import OBS_SHAPE
+from impoola.envs.games import NUM_ACTIONS, check_choice, level_range, normalized_score
+from impoola.envs.procgen import OBS_SHAPE, ProcgenVecEnv
 from impoola.evaluation import evaluate_scores
 from impoola.models.agents import DQNAgent, build_agent
 from impoola.dqn import dqn_loss
@@ -238,7 +238,10 @@ def main(args: Args) -> dict[str, float]:
             configure_torch(args.speed, device)
             seed_everything(run.seed, run.torch_deterministic)
 
-            envs = session.training_envs(env, args.num_envs, run.seed)
+            # Environments: the training levels of the track.
+            start_level, num_levels = level_range(env.track, env.distribution_mode, "train")
+            envs = session.own(ProcgenVecEnv(env.env_id, args.num_envs, env.distribution_mode, start_level,
+                                             num_levels, seed=run.seed, num_threads=env.procgen_threads))
 
             q_network = prepare_agent(build_agent("dqn", model, NUM_ACTIONS), args.speed, device)  # channels-last, bf16
             target_network = copy.deepcopy(q_network).requires_grad_(False)

@@ -29,8 +29,8 @@ from impoola.config import (
     BaselineOptions, EnvOptions, EvalOptions, LoggingOptions, ModelOptions, PerformanceOptions, RunOptions,
     check_baseline_model,
 )
-from impoola.envs.games import NUM_ACTIONS, normalized_score
-from impoola.envs.procgen import OBS_SHAPE
+from impoola.envs.games import NUM_ACTIONS, level_range, normalized_score
+from impoola.envs.procgen import OBS_SHAPE, ProcgenVecEnv
 from impoola.envs.wrappers import RewardNormalizer
 from impoola.evaluation import evaluate_scores
 from impoola.models.agents import PPOAgent, build_agent
@@ -185,7 +185,9 @@ def main(args: Args) -> dict[str, float]:
             seed_everything(run.seed, run.torch_deterministic)
 
             # Environments: training levels of the track; rewards normalised for training only.
-            envs = session.training_envs(env, args.num_envs, run.seed)
+            start_level, num_levels = level_range(env.track, env.distribution_mode, "train")
+            envs = session.own(ProcgenVecEnv(env.env_id, args.num_envs, env.distribution_mode, start_level,
+                                             num_levels, seed=run.seed, num_threads=env.procgen_threads))
             reward_normalizer = RewardNormalizer(args.num_envs, args.gamma, clip=args.reward_clip)
 
             agent = prepare_agent(build_agent("ppo", model, NUM_ACTIONS), args.speed, device)  # channels-last, bf16

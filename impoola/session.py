@@ -1,7 +1,7 @@
 """A training session: the bookkeeping a training script holds around its algorithm, torn down exactly once.
 
     with TrainingSession(run_dir, run.checkpoint_signals) as session:
-        envs = session.training_envs(args.env, args.num_envs, run.seed)
+        envs = session.own(ProcgenVecEnv(...))
         log = session.own(RunLog(...))
         guard = session.guard(agent, LOSS_KEYS)
         for iteration in ...:
@@ -21,9 +21,7 @@ from typing import Protocol, TypeVar
 
 import torch
 
-from impoola.config import CHECKPOINT_SIGNALS, EnvOptions
-from impoola.envs.games import level_range
-from impoola.envs.procgen import ProcgenVecEnv
+from impoola.config import CHECKPOINT_SIGNALS
 from impoola.guards import EXIT_PREEMPTED, FiniteGuard, StopFlag
 from impoola.rundir import RunDir
 
@@ -62,12 +60,6 @@ class TrainingSession:
         """`resource`, closed when the session ends (the last owned first)."""
         self._owned.append(resource)
         return resource
-
-    def training_envs(self, env: EnvOptions, num_envs: int, seed: int) -> ProcgenVecEnv:
-        """`num_envs` environments on the track's training levels, closed with the session."""
-        start_level, num_levels = level_range(env.track, env.distribution_mode, "train")
-        return self.own(ProcgenVecEnv(env.env_id, num_envs, env.distribution_mode, start_level, num_levels,
-                                      seed=seed, num_threads=env.procgen_threads))
 
     def guard(self, module: torch.nn.Module, names: Sequence[str]) -> FiniteGuard:
         """The non-finite guard of `module`'s losses `names`: on a NaN/inf it ends the session, then exits 4."""
