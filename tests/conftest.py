@@ -6,6 +6,7 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -21,6 +22,14 @@ TINY_PPO = dict(
     capture_video=True,
     wandb_mode="disabled", progress_bar=False,
 )
+
+
+@pytest.fixture(autouse=True)
+def restore_global_rng():
+    """numpy's global RNG as it was before each test: rliable's bootstrap draws from it, and some tests seed it."""
+    state = np.random.get_state()
+    yield
+    np.random.set_state(state)
 
 
 def pytest_collection_modifyitems(config, items) -> None:

@@ -22,14 +22,6 @@ REPS = 100
 TEST, TRAIN = figures.TEST_METRIC, figures.TRAIN_METRIC
 
 
-@pytest.fixture(autouse=True)
-def restore_global_rng():
-    """rliable's bootstrap draws from numpy's global RNG (stats.seeded restores it; this guards the tests too)."""
-    state = np.random.get_state()
-    yield
-    np.random.set_state(state)
-
-
 @pytest.fixture(scope="module")
 def example() -> pd.DataFrame:
     return data.load_example()

@@ -68,14 +68,6 @@ def write_run(root: Path, model: str, game: str, seed: int, log_normalized: bool
     return run_dir
 
 
-@pytest.fixture(autouse=True)
-def restore_global_rng():
-    """The direct rliable calls below seed numpy's global RNG (rliable draws from it): restore it afterwards."""
-    state = np.random.get_state()
-    yield
-    np.random.set_state(state)
-
-
 @pytest.fixture(scope="module")
 def runs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """2 models x 3 games x 3 seeds; impala runs log only raw returns (normalized keys are derived)."""

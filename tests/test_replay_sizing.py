@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from impoola.replay import ReplayMemory, available_memory, check_memory
+from impoola.replay import ReplayMemory, available_memory
+from impoola.startup import check_memory_need
 
 
 def test_memory_check_raises_one_line_error():
-    with pytest.raises(MemoryError) as err:
-        check_memory(ReplayMemory.required_bytes(1_000_000, (3, 64, 64), 128), 2**30)
-    assert "\n" not in str(err.value) and str(err.value).startswith("replay memory needs 11.49 GiB but only 1.00 GiB")
-    check_memory(1, 2)
+    with pytest.raises(ValueError) as err:
+        check_memory_need("buffer_size", ReplayMemory.required_bytes(1_000_000, (3, 64, 64), 128), 2**30, "less")
+    assert "\n" not in str(err.value)
+    assert str(err.value).startswith("invalid buffer_size: it needs 11.49 GiB of memory, 1.00 GiB are available")
+    check_memory_need("buffer_size", 1, 2, "less")
     assert 2**20 < available_memory() < 2**50

@@ -4,9 +4,9 @@ release/textbook rules (rules), the memory joining them (memory), its size check
 from impoola.replay.memory import Batch, ReplayMemory
 from impoola.replay.persistence import check_replay_disk, has_snapshot, keep_only, restore_replay, save_snapshot
 from impoola.replay.rules import RELEASE, RULES, TEXTBOOK, ReplayRules, rules_for
-from impoola.replay.sizing import available_memory, check_memory
+from impoola.replay.sizing import available_memory
 
 __all__ = [
-    "RELEASE", "RULES", "TEXTBOOK", "Batch", "ReplayMemory", "ReplayRules", "available_memory", "check_memory",
+    "RELEASE", "RULES", "TEXTBOOK", "Batch", "ReplayMemory", "ReplayRules", "available_memory",
     "check_replay_disk", "has_snapshot", "keep_only", "restore_replay", "rules_for", "save_snapshot",
 ]

@@ -15,12 +15,3 @@ def available_memory() -> int:
     except OSError:
         pass
     return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-
-
-def check_memory(required: int, available: int) -> None:
-    """Raise a one-line MemoryError when the replay memory needs more bytes than are available."""
-    if required > available:
-        raise MemoryError(
-            f"replay memory needs {required / 2**30:.2f} GiB but only {available / 2**30:.2f} GiB are available; "
-            "lower the buffer size or free memory"
-        )
