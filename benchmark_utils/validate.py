@@ -43,7 +43,7 @@ from impoola.envs.games import GAMES, check_choice, level_range
 from impoola.models.encoders import ENCODERS
 from impoola.options import Checked, Int
 from impoola.reference_curves import SETTINGS, STEPS_PER_UPDATE, curves
-from impoola.rundir import RunDir
+from impoola.rundir import RunDir, check_output_dir, check_output_file
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOOTHED_RETURN = "charts/episodic_return_last100"
@@ -91,6 +91,9 @@ class Args(Checked):
     def check(self) -> None:
         """Raise a one-line ValueError naming the first invalid option."""
         check_choice("env_id", self.env_id, GAMES)
+        check_output_dir("output_dir", self.output_dir)
+        if self.figure is not None:
+            check_output_file("figure", self.figure)
         if self.seed + self.num_seeds > 2**32:
             raise ValueError(f"invalid num_seeds {self.num_seeds} from seed {self.seed}; valid: seeds below 2^32")
         try:

@@ -235,6 +235,8 @@ CASES = [
     ("validate", ["--env_id", "pong"], "invalid env_id 'pong'"),
     ("validate", ["--test_episodes", "nan"], "invalid integer 'nan'"),
     ("validate", ["--compare_only", "runs/nothing_here"], "invalid compare_only 'runs/nothing_here'"),
+    ("validate", ["--output_dir", "blocker/x"], "invalid output_dir 'blocker/x': 'blocker' is a file"),
+    ("validate", ["--figure", "blocker/f.png"], "invalid figure 'blocker/f.png': 'blocker' is a file"),
     ("gpu_check", ["--budget_s", "-5"], "invalid budget_s -5"),
     ("gpu_check", ["--budget_s", "nan"], "invalid budget_s nan"),
     ("op_profile", ["--variant", "fp16"], "invalid variant 'fp16'"),
