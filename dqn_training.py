@@ -36,18 +36,19 @@ from impoola.analysis.stats import network_stats
 from impoola.checkpoint import load_resume_checkpoint, load_state_strict, save_checkpoint
 from impoola.cli import run_command, user_errors
 from impoola.config import EnvOptions, EvalOptions, LoggingOptions, ModelOptions, PerformanceOptions, RunOptions
+from impoola.dqn import dqn_loss
 from impoola.envs.games import NUM_ACTIONS, check_choice, level_range, normalized_score
 from impoola.envs.procgen import OBS_SHAPE, ProcgenVecEnv
-from impoola.evaluation import evaluate_scores
+from impoola.evaluation.episodes import evaluate_scores
 from impoola.models.agents import DQNAgent, build_agent
-from impoola.dqn import dqn_loss
 from impoola.options import Checked, Float, Int, Maybe, flat_options
 from impoola.performance import compile_agent, configure_torch, prepare_agent, run_headline, select_device
 from impoola.replay import (
-    ReplayMemory, available_memory, check_replay_disk, has_snapshot, keep_only, restore_replay, rules_for, save_snapshot,
+    ReplayMemory, available_memory, check_replay_disk, has_snapshot, keep_only, restore_replay, rules_for,
+    save_snapshot,
 )
-from impoola.runlog import RunLog
 from impoola.rundir import RunDir, check_output_dir
+from impoola.runlog import RunLog
 from impoola.seeding import rng_state, seed_everything, set_rng_state
 from impoola.session import TrainingSession, checkpoint_due
 from impoola.startup import check_buildable, check_memory_need, check_resume, check_wandb

@@ -32,7 +32,7 @@ from impoola.config import (
 from impoola.envs.games import NUM_ACTIONS, level_range, normalized_score
 from impoola.envs.procgen import OBS_SHAPE, ProcgenVecEnv
 from impoola.envs.wrappers import RewardNormalizer
-from impoola.evaluation import evaluate_scores
+from impoola.evaluation.episodes import evaluate_scores
 from impoola.models.agents import PPOAgent, build_agent
 from impoola.options import Checked, Float, Int, Maybe, flat_options
 from impoola.performance import (
@@ -42,8 +42,8 @@ from impoola.ppo import LOSS_KEYS, PPOLoss, RolloutBuffer, compute_gae, explaine
 from impoola.pruning import GradualPruner
 from impoola.redo import ReDo
 from impoola.replay import available_memory
-from impoola.runlog import RunLog
 from impoola.rundir import RunDir, check_output_dir
+from impoola.runlog import RunLog
 from impoola.seeding import rng_state, seed_everything, set_rng_state
 from impoola.session import TrainingSession, checkpoint_due
 from impoola.startup import check_buildable, check_memory_need, check_resume, check_wandb
@@ -242,7 +242,7 @@ def main(args: Args) -> dict[str, float]:
             }, keep=run.keep_checkpoints)
 
         def evaluate(phase: str, num_episodes: int) -> dict[str, float]:
-            """The evaluations `impoola.eval_registry` lists for PPO in `phase`; optionally a video of one episode."""
+            """The evaluations `impoola.evaluation.tracks` lists for PPO in `phase`; optionally an episode's video."""
             video = run_dir.video(global_step) if args.eval.capture_video else None
             return evaluate_scores(agent, env, run.seed, args.eval.num_eval_envs or args.num_envs, device, "ppo", phase,
                                    num_episodes, video)

@@ -48,8 +48,8 @@ from impoola.cli import run_command
 from impoola.config import ModelOptions, PerformanceOptions
 from impoola.envs.games import GAMES, NUM_ACTIONS, check_choice
 from impoola.envs.procgen import OBS_SHAPE, ProcgenVecEnv
-from impoola.eval_registry import GREEDY, EvalSpec
-from impoola.evaluation import evaluate_track
+from impoola.evaluation.episodes import evaluate_track
+from impoola.evaluation.tracks import GREEDY, EvalSpec
 from impoola.models.agents import agent_policy, build_agent
 from impoola.openmp import OPENMP_ENV, USER_OPENMP_ENV
 from impoola.options import Checked, Int, Maybe, from_flat, replace_flat

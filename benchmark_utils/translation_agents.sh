@@ -2,7 +2,7 @@
 # Agents for the translation-sensitivity analysis: PPO on bigfish (easy) at τ = 2 - Impala-CNN vs Impoola-CNN
 # (shared with the main comparison) and Nature-CNN vs Nature-CNN w/ GAP (the release's pair); one seed by default
 # (more: --num_seeds N). Then compare them, e.g.:
-#   python -m impoola.analyze runs/bigfish__ppo__impala_s2__s1 runs/bigfish__ppo__impoola_s2__s1 --what translation
+#   python analyze.py runs/bigfish__ppo__impala_s2__s1 runs/bigfish__ppo__impoola_s2__s1 --what translation
 # Usage: benchmark_utils/translation_agents.sh [launcher options: --dry_run | --num_seeds N | --backend slurm ...]
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from impoola.config import ModelOptions
+from impoola.rundir import CHECKPOINTS_DIR
 
 CHECKPOINT_PATTERN = re.compile(r"^ckpt_(\d+)\.pt$")
 FORMAT_VERSION = 1
@@ -84,7 +85,7 @@ def resolve_checkpoint(path: str | Path) -> Path:
     path = Path(path)
     if path.is_file():
         return path
-    for candidate in (path / "checkpoints", path):
+    for candidate in (path / CHECKPOINTS_DIR, path):
         found = list_checkpoints(candidate)
         if found:
             return found[-1]
@@ -130,7 +131,7 @@ def load_resume_checkpoint(
     # With `prefer`, the newest checkpoint it accepts, else the newest. A CheckpointError names every
     # model-defining arg (MODEL_ARGS) or agent kind that differs; other differing args (the learning rate,
     # total_timesteps, ...) resume with a one-line warning on stderr.
-    paths = list_checkpoints(Path(run_dir) / "checkpoints")
+    paths = list_checkpoints(Path(run_dir) / CHECKPOINTS_DIR)
     if not paths:
         return None
     path, payload = paths[-1], load_checkpoint(paths[-1])

@@ -34,6 +34,17 @@ def os_error_message(exc: OSError) -> str:
     return one_line(f"cannot use {str(exc.filename)!r}{target}: {reason}")
 
 
+def parse_choices(name: str, value: str, valid: Sequence[str]) -> list[str]:
+    """Comma-separated choices (order kept, duplicates dropped); a one-line ValueError names a bad one."""
+    chosen = list(dict.fromkeys(v.strip() for v in value.split(",") if v.strip()))
+    for item in chosen:
+        if item not in valid:
+            raise ValueError(f"invalid {name} {item!r}; valid: {', '.join(valid)}")
+    if not chosen:
+        raise ValueError(f"invalid {name} {value!r}; valid: a comma-separated list of {', '.join(valid)}")
+    return chosen
+
+
 def fail(message: object) -> None:
     """Print `error: <message>` as one line on stderr and exit with status 2."""
     print(f"error: {one_line(message)}", file=sys.stderr)

@@ -12,6 +12,7 @@ import ctypes
 import math
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
 import numpy as np
@@ -19,6 +20,7 @@ import torch
 from torch import nn
 
 from impoola.config import PerformanceOptions
+from impoola.options import Checked, Int, Maybe
 
 M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # glibc mallopt parameters
 Fn = TypeVar("Fn", bound=Callable)
@@ -192,3 +194,19 @@ class StepTransfer:
 def select_device(use_cuda: bool) -> torch.device:
     """CUDA when asked for and available, else the CPU."""
     return torch.device("cuda" if use_cuda and torch.cuda.is_available() else "cpu")
+
+
+@dataclass(frozen=True)
+class DeviceOptions(Checked):
+    """Speed: the device and CPU threads (the option group of the commands that load a saved agent)."""
+
+    cuda: bool = True
+    """use the GPU when one is available"""
+    num_threads: Maybe(Int(1, 1024)) = None
+    """torch CPU threads and Procgen worker threads (default: torch's and min(4, CPUs))"""
+
+    def apply(self) -> torch.device:
+        """Limit torch's CPU threads when a count is given; the device to use."""
+        if self.num_threads is not None:
+            torch.set_num_threads(self.num_threads)
+        return select_device(self.cuda)

@@ -54,6 +54,7 @@ def run_name(env_id: str, exp_name: str, model_name: str, seed: int) -> str:
 
 
 METRICS_FILE = "metrics.jsonl"  # the one file every run directory has from its first logged row
+CHECKPOINTS_DIR = "checkpoints"
 
 
 class RunDir:
@@ -82,7 +83,7 @@ class RunDir:
 
     @property
     def checkpoints(self) -> Path:
-        return self.path / "checkpoints"
+        return self.path / CHECKPOINTS_DIR
 
     @property
     def replay(self) -> Path:
@@ -219,6 +220,18 @@ class RunDir:
             for name in [d for d in dirs if TEMP_PATTERN.match(d)]:
                 shutil.rmtree(Path(root, name), ignore_errors=True)
                 dirs.remove(name)
+
+
+def run_label(checkpoint: Path) -> str:
+    """The run's name for a checkpoint in `<run>/checkpoints/`, else the checkpoint's file stem."""
+    return checkpoint.parent.parent.name if checkpoint.parent.name == CHECKPOINTS_DIR else checkpoint.stem
+
+
+def default_out_dir(checkpoint: Path, name: str) -> Path:
+    """`<run>/<name>` for a checkpoint in `<run>/checkpoints/`, else `<name>_<stem>` beside the file."""
+    if checkpoint.parent.name == CHECKPOINTS_DIR:
+        return checkpoint.parent.parent / name
+    return checkpoint.parent / f"{name}_{checkpoint.stem}"
 
 
 def check_output_dir(option: str, path: str | Path) -> Path:

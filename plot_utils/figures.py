@@ -463,7 +463,7 @@ class FiguresOptions(Checked):
             check_output_file("export", self.export)
         for path in self.translation:
             if not Path(path).is_file():
-                raise ValueError(f"invalid translation {path!r}: no such file; valid: CSVs of impoola.analyze")
+                raise ValueError(f"invalid translation {path!r}: no such file; valid: CSVs of analyze.py")
 
 
 def check_source(source: str) -> None:

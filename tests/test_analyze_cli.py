@@ -1,4 +1,4 @@
-"""`python -m impoola.analyze` on saved checkpoints: stats, dormant and translation outputs, bad input."""
+"""`python analyze.py` on saved checkpoints: stats, dormant and translation outputs, bad input."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from impoola.analysis.translation import read_matrix_csv
-from impoola.analyze import main
+from analyze import main
 from impoola.checkpoint import save_checkpoint
 from impoola.config import ModelOptions
 from impoola.models.agents import build_agent

@@ -20,7 +20,8 @@ import dqn_training
 import ppo_training
 from benchmark_utils import benchmark, gpu_check, op_profile, replay_throughput, throughput, validate
 from conftest import DATA, ROOT
-from impoola import analyze, evaluate
+import analyze
+import evaluate
 from impoola.cli import parse_cli, run_command
 from plot_utils import figures, gallery
 

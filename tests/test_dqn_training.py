@@ -17,8 +17,8 @@ import dqn_training
 from conftest import ROOT, tiny_dqn_args
 from dqn_training import Args, act, gradient_steps, linear_schedule, main, train_step, update_target
 from impoola.checkpoint import list_checkpoints, load_agent, load_checkpoint
-from impoola.eval_registry import EvalSpec
-from impoola.evaluation import evaluate_track
+from impoola.evaluation.episodes import evaluate_track
+from impoola.evaluation.tracks import EvalSpec
 from impoola.guards import EXIT_PREEMPTED
 from impoola.models.agents import DQNAgent, agent_policy
 from impoola.replay import ReplayMemory

@@ -10,11 +10,11 @@ import torch
 from conftest import tiny_dqn_args, tiny_ppo_args
 from impoola.config import EnvOptions, ModelOptions
 from impoola.envs.games import DISTRIBUTION_MODES, TRACKS, level_range
-from impoola.eval_registry import (
+from impoola.evaluation.episodes import evaluate_scores
+from impoola.evaluation.tracks import (
     ALGORITHMS, EVAL_TRACKS, GREEDY, PHASES, SPLITS, TRAINING_SPLITS, EvalSpec, eval_track_specs,
     training_evaluations,
 )
-from impoola.evaluation import evaluate_scores
 from impoola.models.agents import build_agent
 
 COMBINATIONS = [(algo, track) for algo in ALGORITHMS for track in TRACKS]

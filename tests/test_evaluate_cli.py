@@ -1,4 +1,4 @@
-"""`python -m impoola.evaluate` on a saved checkpoint: tracks, result files, videos, noise clamping, bad input."""
+"""`python evaluate.py` on a saved checkpoint: tracks, result files, videos, noise clamping, bad input."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from impoola.envs.games import normalized_score
 from impoola.envs.procgen import make_track_env
 from impoola.envs.wrappers import add_pixel_noise
-from impoola.evaluate import main
+from evaluate import main
 
 
 
@@ -63,7 +63,7 @@ def test_noise_track_clamps_to_pixel_range():
 
 
 def test_module_entry_point_exit_status(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "impoola.evaluate", str(tmp_path / "nowhere")],
+    done = subprocess.run([sys.executable, "evaluate.py", str(tmp_path / "nowhere")],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert done.stderr.startswith("error: no checkpoint at") and done.stderr.count("\n") == 1

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from impoola.envs.games import NUM_ACTIONS
-from impoola.eval_registry import EvalSpec
-from impoola.evaluation import EvalResult, episode_quotas, evaluate, evaluate_track
+from impoola.evaluation.episodes import EvalResult, episode_quotas, evaluate, evaluate_track
+from impoola.evaluation.tracks import EvalSpec
 
 
 class FakeVecEnv:

@@ -10,7 +10,7 @@ import torch
 import ppo_training
 from conftest import tiny_ppo_args
 from impoola.checkpoint import load_agent
-from impoola.evaluation import evaluate
+from impoola.evaluation.episodes import evaluate
 from impoola.models.agents import agent_policy
 from impoola.performance import native_bf16
 from synthetic_env import TargetImageEnv

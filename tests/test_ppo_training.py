@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from conftest import ROOT, tiny_ppo_args
-from impoola.analysis.video import count_video_frames
 from impoola.checkpoint import list_checkpoints, load_agent, load_checkpoint
-from impoola.eval_registry import EvalSpec
-from impoola.evaluation import evaluate_track
+from impoola.evaluation.episodes import evaluate_track
+from impoola.evaluation.tracks import EvalSpec
+from impoola.evaluation.video import count_video_frames
 from impoola.models.agents import agent_policy
 from ppo_training import main
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from impoola.analysis.video import VideoRecorder, count_video_frames, downscale, record_episodes
+from impoola.evaluation.video import VideoRecorder, count_video_frames, downscale, record_episodes
 
 
 def test_recorder_writes_decodable_mp4(tmp_path):

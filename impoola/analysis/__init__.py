@@ -1,1 +1,1 @@
-"""Analyses of agents: network statistics, dormant neurons, translation sensitivity and episode videos."""
+"""Analyses of agents: network statistics, dormant neurons and translation sensitivity."""

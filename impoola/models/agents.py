@@ -80,6 +80,11 @@ def build_agent(kind: str, options: ModelOptions, num_actions: int) -> PPOAgent 
     return agent_class(build_encoder(options), num_actions)
 
 
+def agent_kind(agent: nn.Module) -> str:
+    """"dqn" for a DQNAgent, else "ppo"."""
+    return "dqn" if isinstance(agent, DQNAgent) else "ppo"
+
+
 def count_parameters(module: nn.Module) -> int:
     return int(sum(p.numel() for p in module.parameters()))
 

@@ -1,6 +1,6 @@
 """Evaluate a saved agent on the train, test, fine-tuning and noise-robustness tracks.
 
-    python -m impoola.evaluate runs/bigfish__ppo__impoola_s2__s1 --tracks train,test,finetuning,noise \\
+    python evaluate.py runs/bigfish__ppo__impoola_s2__s1 --tracks train,test,finetuning,noise \\
         --num_episodes 2500 --num_envs 64 --noise_stds 5 15 30 --capture_video --out eval/
 
 Tracks, on the levels of the run's own track (generalization by default):
@@ -24,16 +24,16 @@ import numpy as np
 import torch
 import tyro
 
-from impoola.analysis.cli import DeviceOptions, agent_kind, default_out_dir, parse_choices, run_label
 from impoola.checkpoint import load_agent, resolve_checkpoint
-from impoola.analysis.video import record_episodes
-from impoola.cli import run_command
+from impoola.cli import parse_choices, run_command
 from impoola.envs.games import normalized_score
-from impoola.eval_registry import EVAL_TRACKS, GREEDY, eval_track_specs
+from impoola.evaluation.episodes import evaluate_track
+from impoola.evaluation.tracks import EVAL_TRACKS, GREEDY, eval_track_specs
+from impoola.evaluation.video import record_episodes
+from impoola.models.agents import agent_kind, agent_policy
 from impoola.options import Checked, Float, Int, Maybe
-from impoola.rundir import check_output_dir
-from impoola.evaluation import evaluate_track
-from impoola.models.agents import agent_policy
+from impoola.performance import DeviceOptions
+from impoola.rundir import check_output_dir, default_out_dir, run_label
 from impoola.runlog import write_json
 
 DEFAULT_NOISE_STDS = (5.0, 15.0, 30.0)

@@ -1,6 +1,6 @@
 """Policy evaluation on vectorized Procgen envs with episodes allocated equally to the envs up front.
 
-What is evaluated, when and under which keys is decided in `impoola.eval_registry`.
+What is evaluated, when and under which keys is decided in `impoola.evaluation.tracks`.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from impoola.analysis.video import record_episodes
 from impoola.config import EnvOptions
 from impoola.envs.games import normalized_score
-from impoola.eval_registry import GREEDY, METRIC_KEYS, EvalSpec, Policy, training_evaluations
+from impoola.evaluation.tracks import GREEDY, METRIC_KEYS, EvalSpec, Policy, training_evaluations
+from impoola.evaluation.video import record_episodes
 from impoola.models.agents import DQNAgent, PPOAgent, agent_policy
 
 
@@ -102,7 +102,7 @@ def evaluate_scores(
     Returns are raw (no reward scaling); the agent runs with the run's speed options (channels-last, bf16) and
     the registry's policy for `algo` (PPO samples, DQN is greedy). `env` is the run's environment options, `seed`
     its seed and `num_envs` the parallel evaluation envs. Each result is logged under the keys of every split with
-    the same levels (see `impoola.eval_registry`). With `video_path`, one more episode of the first evaluation's
+    the same levels (see `impoola.evaluation.tracks`). With `video_path`, one more episode of the first evaluation's
     levels is recorded there as an MP4.
     """
     was_training = agent.training

@@ -1,7 +1,7 @@
 """Analyses of saved agents: network statistics, dormant neurons and translation sensitivity.
 
-    python -m impoola.analyze runs/bigfish__ppo__impoola_s2__s1 --what dormant,translation,stats --out analysis/
-    python -m impoola.analyze RUN_A RUN_B --what translation --out compare/   # side-by-side heatmaps
+    python analyze.py runs/bigfish__ppo__impoola_s2__s1 --what dormant,translation,stats --out analysis/
+    python analyze.py RUN_A RUN_B --what translation --out compare/   # side-by-side heatmaps
 
 Per checkpoint (in --out, or --out/<run> when several are given):
   stats        stats.json: parameters, MACs (millions), parameter bytes; latency at batch 256 and 1 (--latency)
@@ -25,7 +25,6 @@ import torch
 import tyro
 from tqdm import tqdm
 
-from impoola.analysis.cli import DeviceOptions, agent_kind, default_out_dir, parse_choices, run_label
 from impoola.analysis.dormant import DEFAULT_TAU, dormant_batch, dormant_metrics
 from impoola.analysis.stats import measure_latency, network_stats
 from impoola.analysis.translation import (
@@ -33,12 +32,13 @@ from impoola.analysis.translation import (
     translation_sensitivity, write_matrix_csv,
 )
 from impoola.checkpoint import load_agent, resolve_checkpoint
-from impoola.cli import run_command
+from impoola.cli import parse_choices, run_command
 from impoola.envs.procgen import ProcgenVecEnv, make_track_env
-from impoola.eval_registry import GREEDY, Policy
-from impoola.models.agents import agent_policy
+from impoola.evaluation.tracks import GREEDY, Policy
+from impoola.models.agents import agent_kind, agent_policy
 from impoola.options import Checked, Float, Int, Maybe
-from impoola.rundir import check_output_dir
+from impoola.performance import DeviceOptions
+from impoola.rundir import check_output_dir, default_out_dir, run_label
 from impoola.runlog import write_json
 
 ANALYSES = ("dormant", "translation", "stats")

@@ -1,6 +1,6 @@
 """The evaluation registry: which levels are evaluated, when, under which metric keys, with which policy.
 
-Everything that decides an evaluation lives here; the training scripts, `python -m impoola.evaluate` and the
+Everything that decides an evaluation lives here; the training scripts, `python evaluate.py` and the
 video recorder read it.
 
 - `EvalSpec`: one evaluation environment, the levels of a (track, split) plus its observation wrapper (Gaussian
@@ -14,7 +14,7 @@ video recorder read it.
 - `METRIC_KEYS`: the keys an evaluation logs per split (raw mean return, normalized score, episodes/s).
 - `GREEDY[algo]`: how an algorithm acts when evaluated, as the release does: PPO samples from its policy, DQN
   takes the argmax of its Q-values.
-- `EVAL_TRACKS`: the tracks of `python -m impoola.evaluate`; each expands to one or more `EvalSpec`s on the
+- `EVAL_TRACKS`: the tracks of `python evaluate.py`; each expands to one or more `EvalSpec`s on the
   levels of a run's track.
 
 Adding an evaluation track is one `EVAL_TRACKS` entry (plus, for a new observation perturbation, a wrapper in
@@ -108,7 +108,7 @@ def training_evaluations(algo: str, phase: str, track: str, distribution_mode: s
 
 @dataclass(frozen=True)
 class EvalTrack:
-    """A track of `python -m impoola.evaluate`: the split it plays, on whose levels, and whether it is noised.
+    """A track of `python evaluate.py`: the split it plays, on whose levels, and whether it is noised.
 
     `level_track` None plays the run's own track; `noisy` tracks give one evaluation per noise std.
     """

@@ -1,0 +1,2 @@
+"""Evaluation of agents: which levels are played, when and under which keys (tracks), running the episodes and
+scoring them (episodes), and recording them as video (video)."""
