@@ -19,6 +19,7 @@ import csv
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -37,6 +38,7 @@ from impoola.rundir import check_output_dir, default_out_dir, run_label
 from impoola.runlog import write_json
 
 DEFAULT_NOISE_STDS = (5.0, 15.0, 30.0)
+POLICY_GREEDY = {"release": None, "greedy": True, "sample": False}  # --policy -> evaluate_checkpoint's greedy
 CSV_FIELDS = ("track", "mean_return", "normalized_score", "std_return", "mean_length", "num_episodes",
               "start_level", "num_levels", "noise_std", "video")
 
@@ -127,8 +129,8 @@ class EvaluateOptions(Checked):
     """pixel-noise standard deviations of the noise track"""
     seed: Maybe(Int(0, 2**32, high_open=True)) = None
     """env seed (default: the run's seed)"""
-    greedy: bool | None = None
-    """argmax actions (--greedy / --no-greedy; default: PPO samples, DQN greedy, as the release evaluates)"""
+    policy: Literal["release", "greedy", "sample"] = "release"
+    """how the agent acts: release (PPO samples, DQN takes the argmax, as the release evaluates), greedy, sample"""
     capture_video: bool = False
     """write videos/<track>.mp4 per track"""
     video_episodes: Int(1, 100) = 1
@@ -147,17 +149,14 @@ def evaluate_command(options: EvaluateOptions) -> None:
     """Run the evaluation the command line asked for."""
     evaluate_checkpoint(
         options.checkpoint, tuple(parse_choices("track", options.tracks, tuple(EVAL_TRACKS))), options.num_episodes,
-        options.num_envs, options.noise_stds, options.seed, options.greedy, options.capture_video,
+        options.num_envs, options.noise_stds, options.seed, POLICY_GREEDY[options.policy], options.capture_video,
         options.video_episodes, options.out, options.device.apply(), options.device.num_threads,
     )
 
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point: the exit status (0, or 2 after a one-line error)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    flags = {"--greedy": "--greedy=True", "--no-greedy": "--greedy=False", "--no_greedy": "--greedy=False"}
-    return run_command(EvaluateOptions, evaluate_command, [flags.get(arg, arg) for arg in argv],
-                       description=__doc__)
+    return run_command(EvaluateOptions, evaluate_command, argv, description=__doc__)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Does this installation learn as published? PPO runs compared with OpenAI's train-procgen curves at the same steps.
 
     python -m benchmark_utils.validate --env_id fruitbot --total_timesteps 2e6
-    python -m benchmark_utils.validate --compare_only runs/validate/fruitbot__train_procgen__s1
+    python -m benchmark_utils.validate --compare_only runs/validate/fruitbot__train_procgen__impala_s1__s1
 
 It runs ppo_training.py with the published settings of openai/train-procgen (Cobbe et al. 2020: easy, 200 levels,
 Impala-CNN τ=1 with flatten, γ 0.999, lr 5e-4, 64 envs x 256 steps, ...; `PUBLISHED_FLAGS`), --num_seeds seeds in
@@ -36,21 +36,24 @@ from typing import Any, Literal
 
 import numpy as np
 
-from benchmark_utils.launch import flag_values
+from benchmark_utils.launch import flag_values, model_tag
 from impoola.cli import run_command, user_errors
-from impoola.config import SEED_RANGE, PerformanceOptions
+from impoola.config import SEED_RANGE, ModelOptions, PerformanceOptions
 from impoola.envs.games import GAMES, check_choice, level_range
 from impoola.models.encoders import ENCODERS
 from impoola.options import Checked, Int
+from impoola.presets import preset_values
 from impoola.reference_curves import SETTINGS, STEPS_PER_UPDATE, curves
 from impoola.rundir import RunDir, check_output_dir, check_output_file
+from impoola.rundir import run_name as script_run_name
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOOTHED_RETURN = "charts/episodic_return_last100"
 TEST_RETURN = "scores/eval_avg_return_test"
 EXP_NAME = "train_procgen"
 # The published settings as ppo_training.py flags (README, "Validation").
-PUBLISHED_FLAGS: tuple[str, ...] = ("--preset", "train-procgen")  # impoola/presets.py
+PRESET = "train-procgen"  # impoola/presets.py
+PUBLISHED_FLAGS: tuple[str, ...] = ("--preset", PRESET)
 # Flags this command sets on every run; --train_flags must not.
 OWN_FLAGS = ("env_id", "seed", "run_name", "output_dir", "resume", "total_timesteps", "exp_name",
              "num_eval_episodes", "num_final_eval_episodes",
@@ -72,7 +75,7 @@ class Args(Checked):
     seed: SEED_RANGE = 1
     """seed of the first run"""
     output_dir: str = "runs/validate"
-    """parent of the run directories ({env_id}__train_procgen__s{seed}) and of the figure"""
+    """parent of the run directories ({env_id}__train_procgen__{model}__s{seed}) and of the figure"""
     test_episodes: Int(0, 10**7) = 0
     """final evaluation episodes on the full level distribution, compared with the published test curve (0: none)"""
     train_flags: str = ""
@@ -109,8 +112,12 @@ class Args(Checked):
                 raise ValueError(f"invalid compare_only {run_dir!r}; valid: a run directory with a metrics.jsonl")
 
 
-def run_name(env_id: str, seed: int) -> str:
-    return f"{env_id}__{EXP_NAME}__s{seed}"
+def run_name(args: Args, seed: int) -> str:
+    """The training script's own default name of one run: the published model, or the one --train_flags picks."""
+    model_fields = {option.name for option in dataclasses.fields(ModelOptions)}
+    published_model = [f"--{key}={value}" for key, value in preset_values(PRESET, "ppo").items()
+                       if key in model_fields]
+    return script_run_name(args.env_id, EXP_NAME, model_tag([*published_model, *shlex.split(args.train_flags)]), seed)
 
 
 def speed_flags(options: PerformanceOptions) -> list[str]:
@@ -131,11 +138,11 @@ def training_command(args: Args, seed: int) -> list[str]:
     command = [sys.executable, str(ROOT / "ppo_training.py"), *PUBLISHED_FLAGS, "--checkpoint_every",
                str(CHECKPOINT_EVERY), *shlex.split(args.train_flags),
                "--env_id", args.env_id, "--seed", str(seed), "--exp_name", EXP_NAME,
-               "--run_name", run_name(args.env_id, seed), "--output_dir", str(output_dir),
+               "--run_name", run_name(args, seed), "--output_dir", str(output_dir),
                "--total_timesteps", str(int(args.total_timesteps)), "--num_eval_episodes", "0",
                "--num_final_eval_episodes", str(args.test_episodes), "--wandb_mode", args.wandb_mode,
                "--progress_bar" if args.progress_bar else "--no-progress_bar", *speed_flags(args.speed)]
-    return [*command, "--resume"] if (output_dir / run_name(args.env_id, seed)).exists() else command
+    return [*command, "--resume"] if (output_dir / run_name(args, seed)).exists() else command
 
 
 # Comparison -------------------------------------------------------------------------------------------------------
@@ -369,7 +376,7 @@ def main(args: Args) -> str:
                       file=sys.stderr)
                 raise SystemExit(code if code > 0 else 1)
         with user_errors():
-            runs = [read_run(Path(args.output_dir) / run_name(game, seed))
+            runs = [read_run(Path(args.output_dir) / run_name(args, seed))
                     for seed in range(args.seed, args.seed + args.num_seeds)]
     figure = Path(args.figure) if args.figure else Path(args.output_dir) / f"validation_{game}.png"
     text = report(runs, game, figure)

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from impoola.config import ModelOptions
+from impoola.models.encoders import ENCODERS
 from impoola.rundir import CHECKPOINTS_DIR
 
 CHECKPOINT_PATTERN = re.compile(r"^ckpt_(\d+)\.pt$")
@@ -114,6 +115,14 @@ def _comparable(value: Any) -> Any:
     return list(value) if isinstance(value, (tuple, list)) else value
 
 
+def with_resolved_defaults(args: dict[str, Any]) -> dict[str, Any]:
+    """`args` with an unset pooling head replaced by the one it stands for (the encoder family's), so that a run
+    started with `--pooling flatten` on Impala is the same model as one started without it."""
+    if args.get("pooling") is None and args.get("encoder") in ENCODERS:
+        return {**args, "pooling": ENCODERS[args["encoder"]].default_pooling}
+    return args
+
+
 def differing_args(saved: dict[str, Any], current: dict[str, Any], names) -> list[str]:
     """`name <saved> (checkpoint) vs <current> (now)` for each of `names` set on both sides with different values."""
     return [
@@ -140,7 +149,7 @@ def load_resume_checkpoint(
             if prefer(earlier := load_checkpoint(candidate)):
                 path, payload = candidate, earlier
                 break
-    saved = payload["args"]
+    saved, args = with_resolved_defaults(payload["args"]), with_resolved_defaults(args)
     differ = differing_args({"agent_kind": payload.get("agent_kind", "ppo"), **saved},
                             {"agent_kind": agent_kind, **args}, ("agent_kind", *MODEL_ARGS))
     if differ:

@@ -1,27 +1,19 @@
-"""Shared fixtures: one tiny real PPO run whose checkpoint several test modules reuse."""
+"""Fixtures shared by every test group: tiny real PPO and DQN runs whose outputs several test modules reuse, the
+global RNG restored after each test, and CUDA tests skipped without a GPU. Helpers live in `support/`."""
 
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(__file__).resolve().parent / "data"
-sys.path.insert(0, str(ROOT))
+from support.runs import tiny_dqn_args, tiny_ppo_args
+
 os.environ.setdefault("WANDB_SILENT", "true")
 torch.set_num_threads(1)
-
-TINY_PPO = dict(
-    env_id="bigfish", num_envs=2, num_steps=16, total_timesteps=64, num_minibatches=2, update_epochs=1,
-    num_eval_episodes=2, num_final_eval_episodes=2, eval_every_fraction=0.5, scale=1.0, procgen_threads=1,
-    capture_video=True,
-    wandb_mode="disabled", progress_bar=False,
-)
 
 
 @pytest.fixture(autouse=True)
@@ -38,14 +30,6 @@ def pytest_collection_modifyitems(config, items) -> None:
         for item in items:
             if item.get_closest_marker("cuda") is not None:
                 item.add_marker(pytest.mark.skip(reason="needs CUDA"))
-
-
-def tiny_ppo_args(output_dir: Path, **overrides):
-    """Args of a real PPO run that takes a few seconds: 2 envs x 16 steps x 2 iterations."""
-    from impoola.options import from_flat
-    from ppo_training import Args
-
-    return from_flat(Args, output_dir=str(output_dir), **{**TINY_PPO, **overrides})
 
 
 @pytest.fixture(scope="session")
@@ -65,21 +49,6 @@ def tiny_checkpoint(tiny_run) -> Path:
     from impoola.checkpoint import list_checkpoints
 
     return list_checkpoints(tiny_run / "checkpoints")[-1]
-
-
-TINY_DQN = dict(
-    env_id="starpilot", num_envs=2, total_timesteps=64, buffer_size=64, batch_size=8, learning_starts=16,
-    target_network_frequency=16, log_every=4, num_eval_episodes=2, num_final_eval_episodes=2, eval_every_fraction=0.5,
-    scale=1.0, procgen_threads=1, wandb_mode="disabled", progress_bar=False,
-)
-
-
-def tiny_dqn_args(output_dir: Path, **overrides):
-    """Args of a real DQN run that takes a few seconds: 2 envs x 32 vector steps on starpilot (short greedy episodes)."""
-    from dqn_training import Args
-    from impoola.options import from_flat
-
-    return from_flat(Args, output_dir=str(output_dir), **{**TINY_DQN, **overrides})
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,42 @@
+"""benchmark_utils.throughput: variant names, and interleaved medians printed for both algorithms."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from benchmark_utils.throughput import parse_variant
+from impoola.performance import PerformanceOptions
+
+
+def test_benchmark_variants():
+    assert parse_variant("fp32_nchw") == PerformanceOptions(channels_last=False)
+    assert parse_variant("compile") == PerformanceOptions(compile=True)
+    assert parse_variant("bf16_cl_compile") == PerformanceOptions(precision="bf16", compile=True)
+    assert parse_variant("fp32_cl_reuse") == PerformanceOptions(reuse_host_memory=True)
+    with pytest.raises(ValueError, match="invalid variant 'fp32_cl_reuse_compile'"):
+        parse_variant("fp32_cl_reuse_compile")
+    with pytest.raises(ValueError, match="invalid variant 'fp16_cl'"):
+        parse_variant("fp16_cl")
+
+
+@pytest.mark.parametrize("algo", ["ppo", pytest.param("dqn", marks=pytest.mark.slow)])
+def test_throughput_benchmark_prints_interleaved_medians(algo, tmp_path):
+    json_path = tmp_path / "results.json"
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmark_utils.throughput", "--algo", algo, "--encoder", "impala", "--scale", "1",
+         "--num_envs", "2", "--num_steps", "4", "--num_minibatches", "2", "--update_epochs", "1", "--batch_size", "8",
+         "--buffer_size", "64", "--repeats", "1", "--iterations", "1", "--rounds", "2", "--variants", "fp32_cl",
+         "--torch_threads", "1", "--no-cuda", "--json", str(json_path)],
+        capture_output=True, text=True, check=True, timeout=300)
+    assert out.stdout.count("round ") == 4 and "medians of 2 interleaved round(s)" in out.stdout
+    baseline = "plain" if algo == "ppo" else "fp32_nchw"  # PPO's ratios are to the plain CleanRL-style loop
+    baseline_row = next(line for line in out.stdout.splitlines() if line.startswith(f"| {baseline} |"))
+    assert baseline_row.split("|")[3].strip() == "1.00"  # the ratio column is relative to the baseline
+    results = json.loads(json_path.read_text())
+    assert set(results) == {baseline, "fp32_cl"}
+    for name, result in results.items():
+        assert result["loop_s"] > 0 and result["env_s"] > 0 and result["peak_mib"] > 0
+        if name != "plain":  # the plain arm is timed as a whole loop only
+            assert result["update_s"] > 0 and result["overhead"] > -1
