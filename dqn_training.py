@@ -227,7 +227,7 @@ def main(args: Args) -> dict[str, float]:
         run_dir.acquire(run.resume)
     with TrainingSession(run_dir, run.checkpoint_signals) as session:
         with user_errors(), run_dir.starting():
-            if run_dir.release_if_done():
+            if run_dir.release_if_done(args.total_timesteps):
                 return {}
             # --resume continues from the newest checkpoint; a run killed before its first one starts afresh.
             checkpoint = load_resume_checkpoint(

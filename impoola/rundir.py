@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import json
 import os
 import re
 import shutil
@@ -65,6 +66,7 @@ class RunDir:
         self.path = Path(output_dir) / self.name
         self._lock_fd: int | None = None
         self._created: list[Path] = []
+        self._continuing = False
 
     @classmethod
     def at(cls, path: str | Path) -> RunDir:
@@ -122,13 +124,27 @@ class RunDir:
         """Whether the run completed (it wrote its done marker)."""
         return self.done_marker.exists()
 
-    def release_if_done(self) -> bool:
-        """True when the run already completed: the lock is given up and a line says there is nothing to do."""
+    def release_if_done(self, total_timesteps: int) -> bool:
+        """True when the run already completed `total_timesteps` steps: the lock is given up and a line says there
+        is nothing to do. A completed run asked for more steps than its config.json records is continued: its done
+        marker goes once the start-up succeeds (the resume's own checks first)."""
         if not self.is_done():
+            return False
+        finished = self.finished_total()
+        if finished is not None and total_timesteps > finished:
+            print(f"run {self.name} completed {finished:,} steps; continuing it to {total_timesteps:,}")
+            self._continuing = True
             return False
         self.release()
         print(f"run {self.name} is already complete ({self.done_marker} exists); nothing to do")
         return True
+
+    def finished_total(self) -> int | None:
+        """The total_timesteps in config.json (None without one)."""
+        try:
+            return int(json.loads(self.config.read_text())["total_timesteps"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
 
     def mark_done(self) -> None:
         self.done_marker.write_text("done\n")
@@ -210,6 +226,8 @@ class RunDir:
             self.abandon()
             raise
         self._created = []
+        if self._continuing:
+            self.done_marker.unlink(missing_ok=True)
 
     def remove_stale_temps(self) -> None:
         """Delete temporary files a writer killed mid-write left anywhere in the run (replay/ included)."""

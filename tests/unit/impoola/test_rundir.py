@@ -20,6 +20,7 @@ from impoola.checkpoint import list_checkpoints, load_agent, load_checkpoint, sa
 from impoola.cli import run_command, user_errors
 from impoola.rundir import RunDir, RunDirectoryError
 from support.paths import DATA, ROOT
+from support.runs import tiny_ppo_args
 
 V1 = DATA / "v1_runs"
 TINY = ["--env_id", "bigfish", "--num_envs", "2", "--num_steps", "16", "--num_minibatches", "2", "--update_epochs",
@@ -89,6 +90,37 @@ def small_fs(tmp_path):
                     "disk-full checkpoint test needs root and mount permission")
     yield mount
     subprocess.run(["umount", str(mount)], check=False)
+
+
+def test_a_completed_run_asked_for_more_steps_loses_its_done_marker_only_after_its_start_up(tmp_path, capsys):
+    run = RunDir(tmp_path, "r").acquire(resume=False)
+    run.config.write_text(json.dumps({"total_timesteps": 64}))
+    run.mark_done()
+    run.release()
+    same = RunDir(tmp_path, "r").acquire(resume=True)
+    assert same.release_if_done(64) and same.is_done()  # nothing to do, and the lock is given up
+    assert "already complete" in capsys.readouterr().out
+    refused = RunDir(tmp_path, "r").acquire(resume=True)
+    with pytest.raises(ValueError), refused.starting():
+        assert not refused.release_if_done(128)
+        raise ValueError("the resume's own checks refuse it")
+    assert refused.is_done() and (tmp_path / "r").is_dir()  # a refused continuation changes nothing
+    longer = RunDir(tmp_path, "r").acquire(resume=True)
+    with longer.starting():
+        assert not longer.release_if_done(128) and longer.is_done()
+    assert not longer.is_done()
+    assert "completed 64 steps; continuing it to 128" in capsys.readouterr().out
+    longer.release()
+
+
+def test_a_completed_run_resumed_with_more_steps_trains_on_to_them(tmp_path):
+    ppo_training.main(tiny_ppo_args(tmp_path, run_name="r", capture_video=False))
+    final = ppo_training.main(tiny_ppo_args(tmp_path, run_name="r", capture_video=False, total_timesteps=128,
+                                            resume=True))
+    rows = [json.loads(line) for line in (tmp_path / "r" / "metrics.jsonl").open()]
+    steps = [row["global_step"] for row in rows if "losses/loss" in row]
+    assert steps == [32, 64, 96, 128] and final and (tmp_path / "r" / "done").exists()
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["total_timesteps"] == 128
 
 
 def test_full_disk_during_a_checkpoint_is_one_line_and_keeps_the_previous_one(small_fs, capsys):
