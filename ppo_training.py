@@ -21,7 +21,7 @@ sleep_idle_threads()  # before torch loads OpenMP: idle torch threads sleep inst
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from impoola.analysis.dormant import dormant_metrics
+from impoola.analysis.dormant import dormant_batch, dormant_metrics
 from impoola.analysis.stats import network_stats
 from impoola.checkpoint import load_resume_checkpoint, load_state_strict, save_checkpoint
 from impoola.cli import run_command, user_errors
@@ -238,7 +238,7 @@ def main(args: Args) -> dict[str, float]:
                 "reward_normalizer": reward_normalizer.state_dict(), "env_state": envs.get_state(),
                 "next_obs": next_obs_np, "next_done": next_done_np, "rng": rng_state(),
                 "metrics_rows": log.rows, "recent_returns": list(recent_returns),
-                "last_obs": batch["obs"][:256] if iteration == num_iterations else None,
+                "last_obs": dormant_batch("ppo", batch["obs"]) if iteration == num_iterations else None,
             }, keep=run.keep_checkpoints)
 
         def evaluate(phase: str, num_episodes: int) -> dict[str, float]:
@@ -297,7 +297,7 @@ def main(args: Args) -> dict[str, float]:
             # PPO update: epochs of shuffled minibatches, losses summed on the device and read once.
             mean_losses = update(agent, optimizer, loss_fn, batch, args)
 
-            redo_metrics = redo.maybe_reset(iteration, batch["obs"][:256]) if redo is not None else {}
+            redo_metrics = redo.maybe_reset(iteration, dormant_batch("ppo", batch["obs"])) if redo is not None else {}
 
             # Logging: one row per iteration, episode statistics aggregated over the iteration.
             elapsed = time.time() - start_time
@@ -323,7 +323,7 @@ def main(args: Args) -> dict[str, float]:
                 next_eval_step = global_step + eval_interval
                 if args.eval.num_eval_episodes > 0:
                     metrics.update(evaluate("during", args.eval.num_eval_episodes))
-                metrics.update(dormant_metrics(agent, batch["obs"][:256]))
+                metrics.update(dormant_metrics(agent, dormant_batch("ppo", batch["obs"])))
             if pruner is not None:  # the release prunes at the end of the iteration, after its evaluation
                 metrics["charts/sparsity"] = pruner.step(iteration)
             log.log(metrics, global_step)
@@ -338,7 +338,7 @@ def main(args: Args) -> dict[str, float]:
         final = {}
         if args.eval.num_final_eval_episodes > 0:
             final.update(evaluate("final", args.eval.num_final_eval_episodes))
-        final.update(dormant_metrics(agent, batch["obs"][:256]))
+        final.update(dormant_metrics(agent, dormant_batch("ppo", batch["obs"])))
         session.checkpoint_or_exit(lambda: None, global_step)  # the last checkpoint is already written
         log.log(final, global_step)
         log.mark_done()
