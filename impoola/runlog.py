@@ -3,13 +3,15 @@ progress bar."""
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import netrc
 import os
-import socket
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -20,7 +22,7 @@ from impoola.checkpoint import atomic_write_bytes
 from impoola.rundir import RunDir
 
 WANDB_INIT_TIMEOUT = 90  # seconds W&B online may take to start once its server answers
-WANDB_CONNECT_TIMEOUT = 10  # seconds to reach the W&B server before a run logs offline instead
+WANDB_CONNECT_TIMEOUT = 10  # seconds per network operation of the W&B server check before a run logs offline
 
 def write_json(path: Path, data: Any) -> None:
     atomic_write_bytes(path, lambda f: f.write(json.dumps(data, indent=2, default=str).encode()))
@@ -137,7 +139,7 @@ class RunLog:
         return rows[:keep]
 
     def _init_wandb(self, config, mode, project, entity, tags):
-        """The W&B run (None when disabled); online without a reachable server: offline, with a warning."""
+        """The W&B run (None when disabled); online when the server takes it, else offline with a warning."""
         if mode == "disabled":
             return None
         import wandb
@@ -148,11 +150,11 @@ class RunLog:
         kwargs = dict(project=project, entity=entity, tags=list(tags), config=config, name=self.run_dir.name,
                       id=run_id, dir=str(self.run_dir.path))
         if mode == "online":
-            server = wandb_server()
-            if wandb_reachable(server):
+            refusal = wandb_refusal()
+            if refusal is None:
                 return wandb.init(mode="online", resume="allow", **kwargs,
                                   settings=wandb.Settings(silent=True, init_timeout=WANDB_INIT_TIMEOUT))
-            print(f"warning: the W&B server {server[0]}:{server[1]} is not reachable; logging offline to "
+            print(f"warning: the W&B server {wandb_base_url()} cannot take the run: {refusal}; logging offline to "
                   f"{str(self.run_dir.wandb)!r} instead (`wandb sync` it later)", file=sys.stderr)
         return wandb.init(mode="offline", **kwargs, settings=wandb.Settings(silent=True))
 
@@ -197,32 +199,50 @@ class RunLog:
             self.wandb_run.finish()
 
 
-def wandb_server() -> tuple[str, int]:
-    """(host, port) of the W&B server (WANDB_BASE_URL, default https://api.wandb.ai)."""
-    url = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai"))
-    return url.hostname or "api.wandb.ai", url.port or (80 if url.scheme == "http" else 443)
+def wandb_base_url() -> str:
+    """The W&B server (WANDB_BASE_URL, default https://api.wandb.ai), without a trailing slash."""
+    return os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai").rstrip("/")
 
 
-def wandb_reachable(server: tuple[str, int], timeout: float = WANDB_CONNECT_TIMEOUT) -> bool:
-    """Whether a TCP connection to the W&B server opens within `timeout` seconds (no network: False, bounded)."""
-    try:
-        socket.create_connection(server, timeout=timeout).close()
-    except OSError:
-        return False
-    return True
-
-
-def wandb_credentials() -> bool:
-    """Whether W&B can log in without a prompt: WANDB_API_KEY, or a netrc entry for the W&B host."""
+def wandb_api_key() -> str | None:
+    """W&B's API key as W&B finds it without a prompt: WANDB_API_KEY, else the netrc entry of the W&B host."""
     if os.environ.get("WANDB_API_KEY"):
-        return True
-    host = wandb_server()[0]
+        return os.environ["WANDB_API_KEY"]
+    host = urlparse(wandb_base_url()).hostname or "api.wandb.ai"
     paths = [Path(os.environ["NETRC"]).expanduser()] if os.environ.get("NETRC") else [
         Path.home() / ".netrc", Path.home() / "_netrc"]
     for path in paths:
         try:
-            if path.is_file() and netrc.netrc(path).authenticators(host):
-                return True
+            entry = netrc.netrc(path).authenticators(host) if path.is_file() else None
         except (OSError, netrc.NetrcParseError):
             continue
-    return False
+        if entry and entry[2]:
+            return entry[2]
+    return None
+
+
+def wandb_credentials() -> bool:
+    """Whether W&B can log in without a prompt."""
+    return wandb_api_key() is not None
+
+
+def wandb_refusal(timeout: float = WANDB_CONNECT_TIMEOUT) -> str | None:
+    """Why the W&B server cannot take a run now, or None when it can: it is asked, within `timeout` seconds per
+    network operation, whose API key this is (the question `wandb login` asks). A server that does not answer,
+    answers with an error or does not know the key would otherwise leave wandb.init waiting and W&B's service
+    wedged until the process is killed."""
+    key = wandb_api_key() or ""
+    request = urllib.request.Request(
+        f"{wandb_base_url()}/graphql", data=json.dumps({"query": "query { viewer { id } }"}).encode(),
+        headers={"Content-Type": "application/json",
+                 "Authorization": "Basic " + base64.b64encode(f"api:{key}".encode()).decode()})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            answer = json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        return f"it answered HTTP {exc.code}"
+    except (OSError, ValueError) as exc:  # unreachable, timed out, or not JSON
+        return f"it cannot be reached ({type(exc).__name__})" if isinstance(exc, OSError) else "its answer is not W&B's"
+    if not isinstance(answer, dict) or not (answer.get("data") or {}).get("viewer"):
+        return "it does not know the API key"
+    return None

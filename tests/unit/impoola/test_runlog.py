@@ -3,11 +3,16 @@ headline with the time to the end)."""
 
 from __future__ import annotations
 
+import base64
+import http.server
 import json
+import threading
 import time
 
+import pytest
+
 from impoola.rundir import RunDir
-from impoola.runlog import Progress, RunLog, duration, wandb_credentials
+from impoola.runlog import Progress, RunLog, duration, wandb_credentials, wandb_refusal
 from support.runs import read_scalars
 
 
@@ -44,6 +49,70 @@ def test_wandb_credentials_come_from_the_key_or_netrc(tmp_path, monkeypatch):
     monkeypatch.setenv("NETRC", str(tmp_path / "missing"))
     monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
     assert wandb_credentials()
+
+
+@pytest.fixture
+def wandb_server(monkeypatch):
+    """A local stand-in for the W&B server that answers every request with `answer[0]` (status, body); the
+    requests it saw are in `answer[1]`."""
+    answer: list = [(500, b"{}"), []]
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            answer[1].append((self.path, self.headers.get("Authorization"), body))
+            status, content = answer[0]
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(content)))
+            self.end_headers()
+            self.wfile.write(content)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("WANDB_BASE_URL", f"http://127.0.0.1:{server.server_address[1]}/")
+    monkeypatch.setenv("WANDB_API_KEY", "k" * 40)
+    yield answer
+    server.shutdown()
+
+
+@pytest.mark.parametrize("status,body,refusal", [
+    (200, b'{"data": {"viewer": {"id": "VXNlcjox"}}}', None),
+    (200, b'{"data": {"viewer": null}}', "it does not know the API key"),
+    (401, b'{"errors": []}', "it answered HTTP 401"),
+    (500, b"{}", "it answered HTTP 500"),
+    (200, b"<html>", "its answer is not W&B's"),
+])
+def test_the_wandb_server_is_asked_whose_key_it_is_before_a_run_goes_online(wandb_server, status, body, refusal):
+    wandb_server[0] = (status, body)
+    assert wandb_refusal() == refusal
+    path, authorization, query = wandb_server[1][-1]
+    assert path == "/graphql" and "viewer" in json.loads(query)["query"]
+    assert base64.b64decode(authorization.removeprefix("Basic ")) == b"api:" + b"k" * 40
+
+
+def test_wandb_online_with_a_server_that_cannot_take_the_run_logs_offline_with_a_warning(
+        wandb_server, tmp_path, capsys):
+    """A server that answers with errors (wandb.init would time out after 90 s and wedge W&B's service until the
+    process is killed) or none at all: the run logs offline at once."""
+    run = RunDir(tmp_path, "run").acquire(resume=False)
+    start = time.time()
+    log = RunLog(run, {"a": 1}, 10, wandb_mode="online", progress=False)
+    log.log({"x": 1.0}, 0)
+    log.close()
+    run.release()
+    assert time.time() - start < 60 and log.wandb_run.offline
+    err = capsys.readouterr().err
+    assert "warning: the W&B server http://127.0.0.1:" in err and "cannot take the run: it answered HTTP 500" in err
+    assert list((tmp_path / "run" / "wandb").glob("offline-run-*"))
+
+
+def test_an_unreachable_wandb_server_is_refused_within_the_timeout(monkeypatch):
+    monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")  # nothing listens there: the connection is refused
+    start = time.time()
+    assert wandb_refusal().startswith("it cannot be reached") and time.time() - start < 15
 
 
 def test_durations_read_like_a_clock():
