@@ -24,6 +24,7 @@ from benchmark_utils import benchmark, gpu_check, op_profile, replay_throughput,
 from impoola.cli import parse_cli, run_command
 from plot_utils import figures, gallery
 from support.paths import DATA, ROOT
+from support.runs import tiny_dqn_args, tiny_ppo_args
 
 V1 = DATA / "v1_runs"
 # The options of the run in v1_runs/v1_ppo: resuming it with them passes every check but the one a case breaks.
@@ -374,3 +375,33 @@ def test_real_entry_point_exits_2_with_one_line(tmp_path):
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr == "error: invalid gamma 1.5; valid: a number in [0, 1]\n"
     assert not list(tmp_path.iterdir())
+
+
+# Options built in Python (as the tests and notebooks build them) check themselves too, before anything exists.
+@pytest.mark.parametrize(("algorithm", "overrides", "message"), [
+    ("ppo", {"env_id": "pong"}, "invalid env_id 'pong'; valid: bigfish, bossfight"),
+    ("ppo", {"distribution_mode": "medium"}, "invalid distribution_mode 'medium'; valid: easy, hard"),
+    ("ppo", {"track": "zeroshot"}, "invalid track 'zeroshot'; valid: generalization, efficiency, finetuning"),
+    ("ppo", {"num_minibatches": 3}, "invalid num_minibatches 3: it must divide the batch"),
+    ("ppo", {"num_envs": 0}, "invalid num_envs 0"),
+    ("ppo", {"total_timesteps": -5}, "invalid total_timesteps -5"),
+    ("ppo", {"scale": 0.0}, "invalid scale 0.0"),
+    ("ppo", {"update_epochs": 0}, "invalid update_epochs 0"),
+    ("dqn", {"env_id": "pong"}, "invalid env_id 'pong'; valid: bigfish, bossfight"),
+    ("dqn", {"replay_mode": "paper"}, "invalid replay mode 'paper'; valid: release, textbook"),
+    ("dqn", {"exploration": "ucb"}, "invalid exploration 'ucb'; valid: egreedy, softmax"),
+    ("dqn", {"buffer_size": 4, "batch_size": 8}, "invalid buffer_size 4; valid: at least batch_size (8)"),
+    ("dqn", {"learning_starts": 64}, "invalid learning_starts 64; valid: 0 <= learning_starts < total_timesteps (64)"),
+    ("dqn", {"num_envs": 0}, "invalid num_envs 0"),
+    ("dqn", {"total_timesteps": 1}, "invalid total_timesteps 1; valid: at least num_envs (2)"),
+    ("dqn", {"train_frequency": 0.0}, "invalid train_frequency 0.0"),
+    ("dqn", {"tau": 1.5}, "invalid tau 1.5; valid: a number in (0, 1]"),
+    ("dqn", {"end_e": -0.1}, "invalid end_e -0.1"),
+    ("dqn", {"n_step": 0}, "invalid n_step 0"),
+    ("dqn", {"scale": 0.0}, "invalid scale 0.0"),
+])
+def test_options_built_in_python_check_themselves_in_one_line(tmp_path, algorithm, overrides, message):
+    with pytest.raises(ValueError) as info:
+        (tiny_ppo_args if algorithm == "ppo" else tiny_dqn_args)(tmp_path, **overrides)
+    assert message in str(info.value) and "\n" not in str(info.value)
+    assert not list(tmp_path.iterdir())  # nothing created

@@ -162,27 +162,6 @@ def test_textbook_uniform_softmax_polyak_variant_runs(tmp_path):
     assert all(np.isfinite(row["losses/td_loss"]) for row in rows if "losses/td_loss" in row)
 
 
-@pytest.mark.parametrize(("overrides", "message"), [
-    ({"env_id": "pong"}, "invalid env_id 'pong'; valid: bigfish, bossfight"),
-    ({"replay_mode": "paper"}, "invalid replay mode 'paper'; valid: release, textbook"),
-    ({"exploration": "ucb"}, "invalid exploration 'ucb'; valid: egreedy, softmax"),
-    ({"buffer_size": 4, "batch_size": 8}, "invalid buffer_size 4; valid: at least batch_size (8)"),
-    ({"learning_starts": 64}, "invalid learning_starts 64; valid: 0 <= learning_starts < total_timesteps (64)"),
-    ({"num_envs": 0}, "invalid num_envs 0"),
-    ({"total_timesteps": 1}, "invalid total_timesteps 1; valid: at least num_envs (2)"),
-    ({"train_frequency": 0.0}, "invalid train_frequency 0.0"),
-    ({"tau": 1.5}, "invalid tau 1.5; valid: a number in (0, 1]"),
-    ({"end_e": -0.1}, "invalid end_e -0.1"),
-    ({"n_step": 0}, "invalid n_step 0"),
-    ({"scale": 0.0}, "invalid scale 0.0"),
-])
-def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, overrides, message):
-    with pytest.raises(ValueError) as info:  # the options check themselves when they are built
-        main(tiny_dqn_args(tmp_path, **overrides))
-    assert message in str(info.value) and "\n" not in str(info.value)
-    assert not list(tmp_path.iterdir())  # nothing created
-
-
 def test_replay_memory_larger_than_available_memory_stops_before_allocating(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(tiny_dqn_args(tmp_path, buffer_size=10**9))
