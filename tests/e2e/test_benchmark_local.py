@@ -187,7 +187,6 @@ def test_busy_run_is_not_started_twice(tmp_path):
     assert history.read_text().count("start") == 1
 
 
-@pytest.mark.skipif(not (ROOT / "ppo_training.py").exists(), reason="ppo_training.py not written yet")
 def test_pool_with_real_ppo_training(tmp_path):
     """The real training script: one tiny run finishes, a planted failure (its run dir is a file) does not."""
     out = tmp_path / "runs"
@@ -234,7 +233,6 @@ def test_launch_script_passes_backend_options(tmp_path):
     assert all(c[c.index("--procgen_threads") + 1] == "5" for c in commands)
 
 
-@pytest.mark.skipif(not (ROOT / "ppo_training.py").exists(), reason="ppo_training.py not written yet")
 def test_launch_script_commands_are_valid_ppo_training_flags(tmp_path):
     """Every PPO command of the launch scripts parses and validates, and its run name is the script's default one."""
     from impoola.cli import parse_cli
