@@ -164,7 +164,7 @@ class RunCurve:
 def read_run(run_dir: str | Path) -> RunCurve:
     """The smoothed return curve of a run directory, finished or stopped part way."""
     run_dir = RunDir.at(run_dir)
-    config = json.loads(run_dir.config.read_text())
+    config = run_dir.read_config()
     lines = run_dir.metrics.read_text().split("\n")[:-1]  # a half-written last line is dropped
     rows = [json.loads(line) for line in lines if line.strip()]
     curve = [(row["global_step"], row[SMOOTHED_RETURN]) for row in rows if row.get(SMOOTHED_RETURN) is not None]

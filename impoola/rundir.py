@@ -23,6 +23,7 @@ import shutil
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 NAME_MAX = 255
 TEMP_PATTERN = re.compile(r"^\..+\.tmp\d+$")  # what atomic_write_bytes writes before its rename
@@ -139,10 +140,14 @@ class RunDir:
         print(f"run {self.name} is already complete ({self.done_marker} exists); nothing to do")
         return True
 
+    def read_config(self) -> dict[str, Any]:
+        """The run's config.json."""
+        return json.loads(self.config.read_text())
+
     def finished_total(self) -> int | None:
         """The total_timesteps in config.json (None without one)."""
         try:
-            return int(json.loads(self.config.read_text())["total_timesteps"])
+            return int(self.read_config()["total_timesteps"])
         except (OSError, ValueError, KeyError, TypeError):
             return None
 

@@ -241,8 +241,10 @@ def wandb_refusal(timeout: float = WANDB_CONNECT_TIMEOUT) -> str | None:
             answer = json.loads(response.read() or b"{}")
     except urllib.error.HTTPError as exc:
         return f"it answered HTTP {exc.code}"
-    except (OSError, ValueError) as exc:  # unreachable, timed out, or not JSON
-        return f"it cannot be reached ({type(exc).__name__})" if isinstance(exc, OSError) else "its answer is not W&B's"
+    except OSError as exc:  # unreachable or timed out
+        return f"it cannot be reached ({type(exc).__name__})"
+    except ValueError:  # not JSON
+        return "its answer is not W&B's"
     if not isinstance(answer, dict) or not (answer.get("data") or {}).get("viewer"):
         return "it does not know the API key"
     return None

@@ -180,7 +180,7 @@ def load_local(
         run_dir = RunDir.at(path.parent)
         if not run_dir.config.is_file() or (finished_only and not run_dir.is_done()):
             continue
-        config = json.loads(run_dir.config.read_text())
+        config = run_dir.read_config()
         tags = config.get("wandb_tags") or []
         run = path.parent.relative_to(root).as_posix() if path.parent != root else run_dir.name
         frames.append(run_frame(read_jsonl(run_dir.metrics), config, tags, run, metrics, label_keys))
