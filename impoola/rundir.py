@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import socket
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -260,7 +261,8 @@ def default_out_dir(checkpoint: Path, name: str) -> Path:
 def check_output_dir(option: str, path: str | Path) -> Path:
     """`path` if it is, or can be created as, a writable directory; a one-line ValueError naming it otherwise.
 
-    Nothing is created: commands make their output directory only when they write their results.
+    Nothing is left behind (a probe directory is made and removed): commands make their output directory only
+    when they write their results.
     """
     path = Path(path)
     _check_writable(option, path, path)
@@ -289,3 +291,8 @@ def _check_writable(option: str, given: Path, directory: Path) -> None:
     if not os.access(existing, os.W_OK | os.X_OK):
         raise ValueError(f"invalid {option} {str(given)!r}: {str(existing)!r} is not writable; "
                          "valid: a directory you can write")
+    try:  # what access() cannot tell (root, read-only or pseudo file systems): a directory made and removed at once
+        os.rmdir(tempfile.mkdtemp(prefix=".write-check-", dir=existing))
+    except OSError as exc:
+        raise ValueError(f"invalid {option} {str(given)!r}: nothing can be created in {str(existing)!r} "
+                         f"({exc.strerror}); valid: a directory you can write") from None

@@ -133,6 +133,7 @@ CASES = [
     ("ppo", ["--exp_name", ".."], "invalid exp_name '..'"),
     ("ppo", ["--output_dir", "blocker"], "invalid output_dir 'blocker': 'blocker' is a file"),
     ("ppo", ["--output_dir", "blocker/runs"], "invalid output_dir 'blocker/runs': 'blocker' is a file"),
+    ("ppo", ["--output_dir", "/proc/impoola"], "invalid output_dir '/proc/impoola'"),  # nothing can be made there
     ("ppo", ["--output_dir", "runs", "--run_name", "existing"], "already exists; valid: pass --resume"),
     ("ppo", ["--output_dir", "runs", "--run_name", "corrupt", "--resume"], "corrupt checkpoint"),
     ("ppo", ["--output_dir", "runs", *V1_PPO, "--encoder", "impala"], "encoder 'impoola' (checkpoint) vs 'impala'"),
@@ -183,6 +184,7 @@ CASES = [
     ("evaluate", [CKPT, "--video_episodes", "0"], "invalid video_episodes 0"),
     ("evaluate", [CKPT, "--out", "blocker"], "invalid out 'blocker': 'blocker' is a file"),
     ("evaluate", [CKPT, "--out", "blocker/eval"], "invalid out 'blocker/eval'"),
+    ("evaluate", [CKPT, "--out", "/proc/impoola/eval"], "invalid out '/proc/impoola/eval'"),
     ("evaluate", [CKPT, "--num_threads", "0"], "invalid num_threads 0"),
     ("evaluate", [CKPT, "--policy", "argmax"], "invalid choice 'argmax' for argument '--policy'"),
     ("evaluate", [CKPT, "--num_episodes", "1e3x"], "invalid integer '1e3x'"),
@@ -239,6 +241,7 @@ CASES = [
     ("validate", ["--test_episodes", "nan"], "invalid integer 'nan'"),
     ("validate", ["--compare_only", "runs/nothing_here"], "invalid compare_only 'runs/nothing_here'"),
     ("validate", ["--output_dir", "blocker/x"], "invalid output_dir 'blocker/x': 'blocker' is a file"),
+    ("validate", ["--output_dir", "/proc/impoola"], "invalid output_dir '/proc/impoola'"),  # before any run starts
     ("validate", ["--figure", "blocker/f.png"], "invalid figure 'blocker/f.png': 'blocker' is a file"),
     ("gpu_check", ["--budget_s", "-5"], "invalid budget_s -5"),
     ("gpu_check", ["--budget_s", "nan"], "invalid budget_s nan"),
