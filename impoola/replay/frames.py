@@ -20,7 +20,9 @@ class FrameStore:
     def __init__(self, num_envs: int, frames_per_env: int, obs_shape: tuple[int, ...]):
         self.num_envs, self.frames_per_env, self.obs_shape = num_envs, frames_per_env, tuple(obs_shape)
         self.arrays = allocate(self.layout(num_envs, frames_per_env))
-        self.arrays["frames"] = np.empty((num_envs * frames_per_env, *self.obs_shape), np.uint8)  # committed lazily
+        # Zeroed by calloc, whose pages are still committed lazily: slots not yet written are zeros, not whatever the
+        # allocator reused, so a saved replay snapshot is the same bytes in every process.
+        self.arrays["frames"] = np.zeros((num_envs * frames_per_env, *self.obs_shape), np.uint8)
         self._last_next_obs: np.ndarray | None = None
 
     @staticmethod
