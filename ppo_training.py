@@ -13,6 +13,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 from impoola.openmp import sleep_idle_threads
 
@@ -34,6 +35,7 @@ from impoola.envs.procgen import OBS_SHAPE, ProcgenVecEnv
 from impoola.envs.wrappers import RewardNormalizer
 from impoola.evaluation.episodes import evaluate_scores
 from impoola.models.agents import PPOAgent, build_agent
+from impoola.optim import build_adam
 from impoola.options import Checked, Float, Int, Maybe, flat_options
 from impoola.performance import (
     StepTransfer, compile_agent, compiled, configure_torch, prepare_agent, run_headline, select_device,
@@ -89,8 +91,14 @@ class Args(Checked):
     """gradient clipping: the largest global L2 norm"""
     target_kl: Maybe(Float(0, low_open=True)) = None
     """stop the epoch loop of an iteration once approx_kl exceeds this"""
+    adam_eps_form: Literal["torch", "tf"] = "torch"
+    """where Adam adds its ε = 1e-5: torch (to the bias-corrected √v, torch.optim.Adam; the release) or tf (to the
+    uncorrected √v, TF's AdamOptimizer; OpenAI's train-procgen): impoola/optim.py"""
     normalize_reward: bool = True
     """gym 0.26 NormalizeReward rule (divide by the std of the discounted return), then clip"""
+    reward_norm_gamma: Maybe(Float(0, 1)) = None
+    """discount of the return whose running std normalises the rewards (default: --gamma, the release; OpenAI's
+    train-procgen used VecNormalize's default, 0.99, with γ = 0.999)"""
     reward_clip: Float(0, low_open=True) = 10.0
     """clip normalised rewards to [-reward_clip, reward_clip]"""
     run: RunOptions = field(default_factory=lambda: RunOptions(exp_name="ppo"))
@@ -114,6 +122,11 @@ class Args(Checked):
         return self.model.model_name + self.baselines.suffix
 
 
+def reward_discount(args: Args) -> float:
+    """The discount of the return the reward normaliser tracks: --reward_norm_gamma, else γ."""
+    return args.gamma if args.reward_norm_gamma is None else args.reward_norm_gamma
+
+
 def base_learning_rate(args: Args) -> float:
     """The learning rate after the release's 2/τ rescaling."""
     lr = args.learning_rate if args.learning_rate is not None else (
@@ -121,7 +134,8 @@ def base_learning_rate(args: Args) -> float:
     return lr * 2.0 / args.model.scale if args.scale_lr else lr
 
 
-RECENT_EPISODES = 100  # charts/episodic_return_last100: the window of train-procgen's eprewmean
+RECENT_EPISODES = 100  # charts/episodic_{return,length}_last100: the window of train-procgen's eprewmean/eplenmean
+ADAM_EPS = 1e-5
 
 
 def rollout_bytes(args: Args) -> int:
@@ -188,11 +202,11 @@ def main(args: Args) -> dict[str, float]:
             start_level, num_levels = level_range(env.track, env.distribution_mode, "train")
             envs = session.own(ProcgenVecEnv(env.env_id, args.num_envs, env.distribution_mode, start_level,
                                              num_levels, seed=run.seed, num_threads=env.procgen_threads))
-            reward_normalizer = RewardNormalizer(args.num_envs, args.gamma, clip=args.reward_clip)
+            reward_normalizer = RewardNormalizer(args.num_envs, reward_discount(args), clip=args.reward_clip)
 
             agent = prepare_agent(build_agent("ppo", model, NUM_ACTIONS), args.speed, device)  # channels-last, bf16
             learning_rate = base_learning_rate(args)
-            optimizer = torch.optim.Adam(agent.parameters(), lr=learning_rate, eps=1e-5)
+            optimizer = build_adam(agent.parameters(), learning_rate, ADAM_EPS, args.adam_eps_form)
             # Baselines: pruning masks are part of the agent's state, so they are built before a checkpoint loads.
             baselines = args.baselines
             pruner = GradualPruner(agent, baselines.pruning_mode, num_iterations, baselines.pruning_target,
@@ -203,6 +217,7 @@ def main(args: Args) -> dict[str, float]:
 
             global_step, start_iteration, next_eval_step, elapsed = 0, 1, eval_interval, 0.0
             recent_returns: deque[float] = deque(maxlen=RECENT_EPISODES)  # the last 100 finished training episodes
+            recent_lengths: deque[float] = deque(maxlen=RECENT_EPISODES)
             next_obs_np, _ = envs.reset()
             next_done_np = np.zeros(args.num_envs, dtype=bool)
             if checkpoint is not None:
@@ -215,6 +230,7 @@ def main(args: Args) -> dict[str, float]:
                 global_step, next_eval_step = checkpoint["global_step"], checkpoint["next_eval_step"]
                 start_iteration, elapsed = checkpoint["iteration"] + 1, checkpoint["elapsed"]
                 recent_returns.extend(checkpoint.get("recent_returns", ()))
+                recent_lengths.extend(checkpoint.get("recent_lengths", ()))
                 set_rng_state(checkpoint["rng"])
                 if checkpoint.get("last_obs") is not None:  # resumed after the last iteration: the final dormant batch
                     batch = {"obs": checkpoint["last_obs"].to(device)}
@@ -237,7 +253,7 @@ def main(args: Args) -> dict[str, float]:
                 "next_eval_step": next_eval_step, "elapsed": elapsed,
                 "reward_normalizer": reward_normalizer.state_dict(), "env_state": envs.get_state(),
                 "next_obs": next_obs_np, "next_done": next_done_np, "rng": rng_state(),
-                "metrics_rows": log.rows, "recent_returns": list(recent_returns),
+                "metrics_rows": log.rows, "recent_returns": list(recent_returns), "recent_lengths": list(recent_lengths),
                 "last_obs": dormant_batch("ppo", batch["obs"]) if iteration == num_iterations else None,
             }, keep=run.keep_checkpoints)
 
@@ -318,6 +334,8 @@ def main(args: Args) -> dict[str, float]:
                 metrics["charts/episodic_length"] = float(np.mean(episode_lengths))
                 recent_returns.extend(episode_returns)
                 metrics["charts/episodic_return_last100"] = float(np.mean(recent_returns))
+                recent_lengths.extend(episode_lengths)
+                metrics["charts/episodic_length_last100"] = float(np.mean(recent_lengths))
             evaluated = global_step >= next_eval_step and iteration < num_iterations
             if evaluated:
                 next_eval_step = global_step + eval_interval

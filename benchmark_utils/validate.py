@@ -1,12 +1,20 @@
-"""Does this installation learn as published? PPO runs compared with OpenAI's train-procgen curves at the same steps.
+"""Does this installation learn as published? PPO runs compared with OpenAI's train-procgen runs, update by update.
 
-    python -m benchmark_utils.validate --env_id fruitbot --total_timesteps 2e6
-    python -m benchmark_utils.validate --compare_only runs/validate/fruitbot__train_procgen__impala_s1__s1
+    python -m benchmark_utils.validate --env_id fruitbot --total_timesteps 196608
+    python -m benchmark_utils.validate --compare_only runs/validate/fruitbot__train_procgen__impala_s1_samepool_glorot__s1
 
-It runs ppo_training.py with the published settings of openai/train-procgen (Cobbe et al. 2020: easy, 200 levels,
-Impala-CNN τ=1 with flatten, γ 0.999, lr 5e-4, 64 envs x 256 steps, ...; `PUBLISHED_FLAGS`), --num_seeds seeds in
-sequence (a run directory that exists is resumed; a finished one is only compared), then compares each run's
-training return with the three published runs (`impoola.reference_curves`):
+It runs ppo_training.py with `--preset train-procgen` (what openai/train-procgen computed: easy, 200 levels,
+Impala-CNN τ=1 with flatten, TF's max-pool padding and initialisation, γ 0.999, lr 5e-4 with TF's Adam ε, rewards
+normalised with a 0.99 discount, 64 envs x 256 steps, ...; `--preset train-procgen-torch` for the same
+hyperparameters on PyTorch's defaults), --num_seeds seeds in sequence (a run directory that exists is resumed; a
+finished one is only compared), then compares each run with the three published runs (`impoola.reference_curves`):
+
+- the diagnostics of each of the first --diagnostic_updates updates: value loss, clipfrac, policy entropy, approx-KL
+  (baselines' estimator, 0.5·mean((log p_new − log p_old)²), which the training script logs as
+  `losses/approx_kl_baselines`), explained variance and the mean length of the last 100 episodes, each against the
+  published runs' min-max at the same update, with a verdict (inside the band, below, above) and a summary of
+  which metrics match from which update. At a fixed update these spread far less across the published runs than
+  the returns do, so a few updates tell whether the loop behaves as published;
 
 - ours is `charts/episodic_return_last100`, the mean raw return of the last 100 finished training episodes, which
   is how train-procgen's `eprewmean` is smoothed;
@@ -43,7 +51,8 @@ from impoola.envs.games import GAMES, check_choice, level_range
 from impoola.models.encoders import ENCODERS
 from impoola.options import Checked, Int
 from impoola.presets import preset_values
-from impoola.reference_curves import SETTINGS, STEPS_PER_UPDATE, curves
+from impoola.checkpoint import ADDED_OPTIONS
+from impoola.reference_curves import LAST_DIAGNOSTIC_UPDATE, SETTINGS, STEPS_PER_UPDATE, curves, diagnostics
 from impoola.rundir import RunDir, check_output_dir, check_output_file
 from impoola.rundir import run_name as script_run_name
 
@@ -54,12 +63,23 @@ EXP_NAME = "train_procgen"
 # The published settings as ppo_training.py flags (README, "Validation").
 PRESET = "train-procgen"  # impoola/presets.py
 PUBLISHED_FLAGS: tuple[str, ...] = ("--preset", PRESET)
+ValidationPreset = Literal["train-procgen", "train-procgen-torch"]
 # Flags this command sets on every run; --train_flags must not.
-OWN_FLAGS = ("env_id", "seed", "run_name", "output_dir", "resume", "total_timesteps", "exp_name",
+OWN_FLAGS = ("env_id", "preset", "seed", "run_name", "output_dir", "resume", "total_timesteps", "exp_name",
              "num_eval_episodes", "num_final_eval_episodes",
              *(option.name for option in dataclasses.fields(PerformanceOptions)))
 CHECKPOINT_EVERY = 8  # iterations: a stopped validation resumes from at most 8 x 16,384 steps back
 VERDICTS = ("inside the band", "below", "above")
+# The per-update diagnostics: (published column, our metric key, label).
+DIAGNOSTICS = (
+    ("value_loss", "losses/value_loss", "value loss"),
+    ("clipfrac", "losses/clipfrac", "clipfrac"),
+    ("policy_entropy", "losses/entropy", "entropy"),
+    ("approxkl", "losses/approx_kl_baselines", "approx-KL"),
+    ("explained_variance", "losses/explained_variance", "explained variance"),
+    ("eplenmean", "charts/episodic_length_last100", "episode length"),
+)
+MATCH_FRACTION = 2 / 3  # a metric matches when every run is inside the band at >= this fraction of the updates
 
 
 @dataclass(frozen=True)
@@ -68,8 +88,13 @@ class Args(Checked):
 
     env_id: str = "fruitbot"
     """Procgen game (one of the 16)"""
+    preset: ValidationPreset = PRESET
+    """train-procgen: what OpenAI's train-procgen computed; train-procgen-torch: its hyperparameters on PyTorch's
+    defaults (the preset before it was corrected)"""
     total_timesteps: Int(1) = 2_000_000
     """environment steps per run (2e6 accepted; run in whole iterations of 64 x 256 steps)"""
+    diagnostic_updates: Int(0, LAST_DIAGNOSTIC_UPDATE) = 12
+    """compare the per-update diagnostics of the first this many updates (0: none; published to update 244)"""
     num_seeds: Int(1, 1000) = 1
     """runs, in sequence, with seeds --seed, --seed + 1, ..."""
     seed: SEED_RANGE = 1
@@ -113,9 +138,9 @@ class Args(Checked):
 
 
 def run_name(args: Args, seed: int) -> str:
-    """The training script's own default name of one run: the published model, or the one --train_flags picks."""
+    """The training script's own default name of one run: the preset's model, or the one --train_flags picks."""
     model_fields = {option.name for option in dataclasses.fields(ModelOptions)}
-    published_model = [f"--{key}={value}" for key, value in preset_values(PRESET, "ppo").items()
+    published_model = [f"--{key}={value}" for key, value in preset_values(args.preset, "ppo").items()
                        if key in model_fields]
     return script_run_name(args.env_id, EXP_NAME, model_tag([*published_model, *shlex.split(args.train_flags)]), seed)
 
@@ -135,7 +160,7 @@ def speed_flags(options: PerformanceOptions) -> list[str]:
 def training_command(args: Args, seed: int) -> list[str]:
     """The ppo_training.py command of one run (with --resume when its directory exists)."""
     output_dir = Path(args.output_dir).resolve()
-    command = [sys.executable, str(ROOT / "ppo_training.py"), *PUBLISHED_FLAGS, "--checkpoint_every",
+    command = [sys.executable, str(ROOT / "ppo_training.py"), "--preset", args.preset, "--checkpoint_every",
                str(CHECKPOINT_EVERY), *shlex.split(args.train_flags),
                "--env_id", args.env_id, "--seed", str(seed), "--exp_name", EXP_NAME,
                "--run_name", run_name(args, seed), "--output_dir", str(output_dir),
@@ -159,6 +184,8 @@ class RunCurve:
     test_return: float | None = None
     done: bool = False
     elapsed_s: float = math.nan
+    diagnostics: dict[str, dict[int, float]] = field(default_factory=dict)
+    """our metric key -> {update: value}, for runs whose updates are the published 16,384 steps"""
 
 
 def read_run(run_dir: str | Path) -> RunCurve:
@@ -169,13 +196,17 @@ def read_run(run_dir: str | Path) -> RunCurve:
     rows = [json.loads(line) for line in lines if line.strip()]
     curve = [(row["global_step"], row[SMOOTHED_RETURN]) for row in rows if row.get(SMOOTHED_RETURN) is not None]
     if not curve:
-        raise ValueError(f"invalid run directory {str(run_dir)!r}: no {SMOOTHED_RETURN} logged yet "
+        raise ValueError(f"invalid run directory {str(run_dir.path)!r}: no {SMOOTHED_RETURN} logged yet "
                          "(no episode finished, or a run of a version without it)")
     steps, returns = (np.array(column, dtype=float) for column in zip(*curve))
     tests = [row[TEST_RETURN] for row in rows if row.get(TEST_RETURN) is not None]
     elapsed = [row["charts/elapsed_train_time"] for row in rows if "charts/elapsed_train_time" in row]
+    per_update = {}
+    if config.get("batch_size") == STEPS_PER_UPDATE:
+        per_update = {key: {row["global_step"] // STEPS_PER_UPDATE: row[key] for row in rows
+                            if row.get(key) is not None and row["global_step"] > 0} for _, key, _ in DIAGNOSTICS}
     return RunCurve(run_dir.name, steps, returns, config, tests[-1] if tests else None, run_dir.is_done(),
-                    elapsed[-1] if elapsed else math.nan)
+                    elapsed[-1] if elapsed else math.nan, per_update)
 
 
 @dataclass(frozen=True)
@@ -242,7 +273,9 @@ def run_setting(config: Mapping[str, Any], key: str) -> Any:
         return start if key == "start_level" else num
     if key == "reward_normalization":
         return SETTINGS[key] if config.get("normalize_reward") else "none"
-    return config.get(key)
+    if key == "reward_norm_gamma":  # unset: γ
+        return config.get(key) if config.get(key) is not None else config.get("gamma")
+    return config.get(key, ADDED_OPTIONS.get(key))  # a run older than an option ran with its ADDED_OPTIONS value
 
 
 def deviations(config: Mapping[str, Any]) -> list[str]:
@@ -303,6 +336,139 @@ def test_line(run: RunCurve, game: str) -> str | None:
             f"{verdict(run.test_return, band.low[0], band.high[0])}")
 
 
+# Diagnostics ------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MetricComparison:
+    """One diagnostic at updates 1..n: the published runs' min / max and each run's value (nan: not logged)."""
+
+    label: str
+    key: str
+    updates: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    ours: dict[str, np.ndarray]
+
+    @property
+    def verdicts(self) -> dict[str, list[str | None]]:
+        """Per run and update: a verdict, or None where the run logged no value."""
+        return {name: [None if math.isnan(v) else verdict(v, lo, hi) for v, lo, hi in zip(values, self.low, self.high)]
+                for name, values in self.ours.items()}
+
+    def logged(self) -> list[list[str]]:
+        """The verdicts of each run that logged this metric."""
+        found = [[v for v in run if v is not None] for run in self.verdicts.values()]
+        return [run for run in found if run]
+
+    def matches(self) -> bool:
+        """Every run that logged the metric inside the band at >= MATCH_FRACTION of its updates (and one did)."""
+        found = self.logged()
+        return bool(found) and all(run.count(VERDICTS[0]) >= MATCH_FRACTION * len(run) for run in found)
+
+
+def compare_diagnostics(runs: Sequence[RunCurve], published: Any, num_updates: int) -> list[MetricComparison]:
+    """Each diagnostic at the updates 1..num_updates that every run reached; [] when none is comparable."""
+    reached = [max((max(values, default=0) for values in run.diagnostics.values()), default=0) for run in runs]
+    last = min([num_updates, *reached])
+    if last < 1:
+        return []
+    updates = np.arange(1, last + 1)
+    comparisons = []
+    for column, key, label in DIAGNOSTICS:
+        wide = published.pivot(index="update", columns="run", values=column).reindex(updates)
+        ours = {run.name: np.array([run.diagnostics[key].get(int(u), math.nan) for u in updates], dtype=float)
+                for run in runs}
+        comparisons.append(MetricComparison(label, key, updates, wide.min(axis=1).to_numpy(),
+                                            wide.max(axis=1).to_numpy(), ours))
+    return comparisons
+
+
+def format_number(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.4g}"
+
+
+def format_diagnostics(comparison: MetricComparison) -> str:
+    """update | ref min | ref max | ours | verdict (one ours/verdict pair per run)."""
+    single = len(comparison.ours) == 1
+    header = ["update", "ref min", "ref max"]
+    for name in comparison.ours:
+        header += ["ours", "verdict"] if single else [f"ours ({name})", "verdict"]
+    rows = [header]
+    verdicts = comparison.verdicts
+    for i, update in enumerate(comparison.updates):
+        row = [str(update), format_number(comparison.low[i]), format_number(comparison.high[i])]
+        for name, values in comparison.ours.items():
+            row += [format_number(values[i]), verdicts[name][i] or "not logged"]
+        rows.append(row)
+    widths = [max(len(row[c]) for row in rows) for c in range(len(header))]
+    is_verdict = [c >= 4 and c % 2 == 0 for c in range(len(header))]
+    table = "\n".join("  ".join(cell.ljust(w) if left else cell.rjust(w)
+                                for cell, w, left in zip(row, widths, is_verdict)).rstrip() for row in rows)
+    return f"{comparison.label} (ours: {comparison.key})\n{table}"
+
+
+def describe_metric(comparison: MetricComparison) -> list[str]:
+    """Per run: how many updates were inside / below / above, which ones were not, and from which update on the
+    run stays inside."""
+    lines = []
+    for name, found in comparison.verdicts.items():
+        logged = [(int(u), v) for u, v in zip(comparison.updates, found) if v is not None]
+        if not logged:
+            lines.append(f"{comparison.label}, {name}: not logged (a run of a version without {comparison.key})")
+            continue
+        outside = {side: [u for u, v in logged if v == side] for side in VERDICTS[1:]}
+        inside = sum(v == VERDICTS[0] for _, v in logged)
+        parts = [f"{side} at update{'s' if len(at) > 1 else ''} {', '.join(map(str, at))}"
+                 for side, at in outside.items() if at]
+        stays = next((u for i, (u, _) in enumerate(logged) if all(v == VERDICTS[0] for _, v in logged[i:])), None)
+        since = f"; inside from update {stays} on" if stays is not None else "; outside at the last update"
+        lines.append(f"{comparison.label}, {name}: inside the band at {inside} of {len(logged)} updates"
+                     + (f" ({'; '.join(parts)})" if parts else "") + since)
+    return lines
+
+
+def diagnostics_summary(comparisons: Sequence[MetricComparison]) -> str:
+    """One line: on which metrics the early dynamics match (every run inside at >= 2/3 of the updates) and on which
+    not, with the direction they leave the band."""
+    updates = comparisons[0].updates
+    matching = [c.label for c in comparisons if c.matches()]
+    missing = [c.label for c in comparisons if not c.logged()]
+    differing = []
+    for comparison in comparisons:
+        if comparison.matches() or not comparison.logged():
+            continue
+        counts = [sum(run.count(side) for run in comparison.logged()) for side in VERDICTS[1:]]
+        total = sum(map(len, comparison.logged()))
+        differing.append(f"{comparison.label} ({'below' if counts[0] >= counts[1] else 'above'} at "
+                         f"{max(counts)} of {total} run-updates)")
+    return (f"summary, updates 1-{updates[-1]}: the early dynamics match on "
+            f"{', '.join(matching) if matching else 'no metric'}"
+            + (f"; they differ on {', '.join(differing)}" if differing else "")
+            + (f"; not logged: {', '.join(missing)}" if missing else "")
+            + f" (match: every run inside the published band at >= {MATCH_FRACTION:.0%} of its updates)")
+
+
+def diagnostics_report(runs: Sequence[RunCurve], game: str, num_updates: int) -> list[str]:
+    """The printed per-update diagnostics: one table per metric, the per-run counts and the summary line."""
+    if num_updates == 0:
+        return []
+    unlike = [run.name for run in runs if not run.diagnostics]
+    if unlike:
+        return [f"diagnostics: not compared: {', '.join(unlike)} do not run the published update of "
+                f"{STEPS_PER_UPDATE:,} steps (64 envs x 256 steps)"]
+    comparisons = compare_diagnostics(runs, diagnostics(game), num_updates)
+    if not comparisons:
+        return ["diagnostics: not compared: no update finished yet"]
+    lines = [f"{game}: per-update diagnostics vs the published runs (min-max of 3 at the same update)"]
+    for comparison in comparisons:
+        lines += ["", format_diagnostics(comparison)]
+    lines.append("")
+    for comparison in comparisons:
+        lines += describe_metric(comparison)
+    return [*lines, diagnostics_summary(comparisons)]
+
+
 def plot(runs: Sequence[RunCurve], reference: Mapping[Any, tuple[np.ndarray, np.ndarray]], game: str,
          path: Path) -> None:
     """Our smoothed curves over the published band (min-max of the runs, their mean dashed), up to our last step."""
@@ -336,8 +502,9 @@ def plot(runs: Sequence[RunCurve], reference: Mapping[Any, tuple[np.ndarray, np.
     figure.savefig(path)
 
 
-def report(runs: Sequence[RunCurve], game: str, figure: Path) -> str:
-    """The printed comparison: settings and speed options used, the table, the verdict counts, the test line."""
+def report(runs: Sequence[RunCurve], game: str, figure: Path, diagnostic_updates: int = 12) -> str:
+    """The printed comparison: settings and speed options used, the return table, the verdict counts, the test
+    line, then the per-update diagnostics."""
     reference = published_runs(game, "train")
     comparison = compare(runs, reference)
     lines = [f"{game}: training return (mean of the last 100 episodes) vs openai/train-procgen easy-200 runs 0-2"]
@@ -353,7 +520,8 @@ def report(runs: Sequence[RunCurve], game: str, figure: Path) -> str:
     lines += [line for line in (test_line(run, game) for run in runs) if line is not None]
     plot(runs, reference, game, figure)
     lines.append(f"figure: {figure}")
-    return "\n".join(lines)
+    diagnostic_lines = diagnostics_report(runs, game, diagnostic_updates)
+    return "\n".join([*lines, *([""] if diagnostic_lines else []), *diagnostic_lines])
 
 
 def main(args: Args) -> str:
@@ -379,7 +547,7 @@ def main(args: Args) -> str:
             runs = [read_run(Path(args.output_dir) / run_name(args, seed))
                     for seed in range(args.seed, args.seed + args.num_seeds)]
     figure = Path(args.figure) if args.figure else Path(args.output_dir) / f"validation_{game}.png"
-    text = report(runs, game, figure)
+    text = report(runs, game, figure, args.diagnostic_updates)
     print(text)
     return text
 

@@ -115,9 +115,17 @@ def _comparable(value: Any) -> Any:
     return list(value) if isinstance(value, (tuple, list)) else value
 
 
+# Options added after checkpoints of format 1 were first written, with the value that computes what a checkpoint
+# without them ran with (the release's numerics).
+ADDED_OPTIONS = {"maxpool_padding": "symmetric", "encoder_init": "torch", "adam_eps_form": "torch",
+                 "reward_norm_gamma": None}
+
+
 def with_resolved_defaults(args: dict[str, Any]) -> dict[str, Any]:
     """`args` with an unset pooling head replaced by the one it stands for (the encoder family's), so that a run
-    started with `--pooling flatten` on Impala is the same model as one started without it."""
+    started with `--pooling flatten` on Impala is the same model as one started without it, and with the options
+    an older checkpoint lacks (`ADDED_OPTIONS`) at the values it ran with."""
+    args = {**ADDED_OPTIONS, **args} if "encoder" in args else args
     if args.get("pooling") is None and args.get("encoder") in ENCODERS:
         return {**args, "pooling": ENCODERS[args["encoder"]].default_pooling}
     return args

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from impoola.envs.games import DISTRIBUTION_MODES, GAMES, TRACKS, check_choice
-from impoola.models.encoders import ENCODERS, PE_PLACEMENTS
+from impoola.models.encoders import ENCODER_INITS, ENCODERS, MAXPOOL_PADDINGS, PE_PLACEMENTS
 from impoola.models.heads import HEADS
 from impoola.options import Checked, Float, Int, Maybe
 from impoola.presets import PRESETS
@@ -53,7 +53,8 @@ class ModelOptions(Checked):
     `_<pooling>` (a head other than the family's own: `_max`, `_stacked`, `_depthwise`, `_softmoe`,
     `_avg` for Nature w/ GAP, `_flatten`), `_k<k>` (pool_size k != 1), `_4seq` / `_4conv` (extra_stage
     for Impala/Impoola / Nature), `_pe` (positional encoding, placement "first") or `_pe_<placement>`,
-    `_dropout<p>`. The training scripts append `BaselineOptions.suffix` (`_pruned`, `_redo`, ...).
+    `_dropout<p>`, `_samepool` (TensorFlow's max-pool padding), `_glorot` (TF 1.x initialisation). The training
+    scripts append `BaselineOptions.suffix` (`_pruned`, `_redo`, ...).
     """
 
     encoder: EncoderName = "impoola"
@@ -74,10 +75,18 @@ class ModelOptions(Checked):
     """first: the input frame; last: the last conv sequence's output; all: every sequence's input; before/after_pool"""
     dropout: Float(0, 1, high_open=True) = 0.0
     """dropout probability right before the encoder's Linear(-> 256) (the ablation uses 0.1)"""
+    maxpool_padding: Literal["symmetric", "same"] = "symmetric"
+    """impala/impoola conv sequences' 3x3/2 max-pool: symmetric (padding 1 on each side, PyTorch's; the release) or
+    same (TensorFlow's 'same': one row and column at the bottom/right only; OpenAI's train-procgen)"""
+    encoder_init: Literal["torch", "glorot"] = "torch"
+    """encoder initialisation: torch (PyTorch's defaults, U(±1/√fan_in) weights and biases; the release) or glorot
+    (TF 1.x's defaults: glorot_uniform weights, zero biases; OpenAI's train-procgen). The heads stay orthogonal"""
 
     def check(self) -> None:
         """Rules between the model options and the shapes they imply (the family's own: `check_options`)."""
         check_choice("encoder", self.encoder, tuple(ENCODERS))
+        check_choice("maxpool_padding", self.maxpool_padding, MAXPOOL_PADDINGS)
+        check_choice("encoder_init", self.encoder_init, tuple(ENCODER_INITS))
         family = ENCODERS[self.encoder].encoder_class
         pooling = self.resolved_pooling()
         check_choice("pooling", pooling, tuple(sorted(HEADS)))
@@ -111,6 +120,10 @@ class ModelOptions(Checked):
             name += "_pe" if self.pe_placement == "first" else f"_pe_{self.pe_placement}"
         if self.dropout > 0:
             name += f"_dropout{self.dropout:g}"
+        if self.maxpool_padding != "symmetric":
+            name += f"_{self.maxpool_padding}pool"
+        if self.encoder_init != "torch":
+            name += f"_{self.encoder_init}"
         return name
 
 

@@ -72,6 +72,8 @@ class PPOLoss:
     old_approx_kl: torch.Tensor = field(metadata={"key": "losses/old_approx_kl"})
     approx_kl: torch.Tensor = field(metadata={"key": "losses/approx_kl"})
     clipfrac: torch.Tensor = field(metadata={"key": "losses/clipfrac"})
+    approx_kl_baselines: torch.Tensor = field(metadata={"key": "losses/approx_kl_baselines"})
+    """0.5·mean((log p_new − log p_old)²): the estimator OpenAI baselines' ppo2 logs as approxkl"""
 
     def parts(self) -> torch.Tensor:
         """The parts detached and stacked in `LOSS_KEYS` order, to be summed on the device and read once."""
@@ -111,6 +113,7 @@ def ppo_loss(
         old_approx_kl = (-logratio).mean()
         approx_kl = ((ratio - 1) - logratio).mean()
         clipfrac = ((ratio - 1.0).abs() > clip_coef).float().mean()
+        approx_kl_baselines = 0.5 * (logratio ** 2).mean()
     if norm_adv:
         advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
     pg_loss = torch.max(-advantages * ratio, -advantages * torch.clamp(ratio, 1 - clip_coef, 1 + clip_coef)).mean()
@@ -122,7 +125,7 @@ def ppo_loss(
     else:
         v_loss = 0.5 * v_loss_unclipped.mean()
     loss = pg_loss - ent_coef * entropy + vf_coef * v_loss
-    return PPOLoss(loss, pg_loss, v_loss, entropy, old_approx_kl, approx_kl, clipfrac)
+    return PPOLoss(loss, pg_loss, v_loss, entropy, old_approx_kl, approx_kl, clipfrac, approx_kl_baselines)
 
 
 def explained_variance(values: torch.Tensor, returns: torch.Tensor) -> float:

@@ -5,6 +5,7 @@ from, which rows and columns were kept and under which settings the runs were ma
 
     table = load()                                  # 16 games x 3 runs x 2 splits, every 4th update
     wide = curves("fruitbot", "train")             # index total_timesteps, one column per run
+    diag = diagnostics("fruitbot")                  # every update 1-244 of the training worker: losses too
 """
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ import pandas as pd
 from impoola.envs.games import GAMES, check_choice
 
 DATA_FILE: Final = "train_procgen_easy200.csv.gz"
+DIAGNOSTICS_FILE: Final = "train_procgen_easy200_diagnostics.csv.gz"
+DIAGNOSTIC_COLUMNS: Final = ("eprewmean", "eplenmean", "value_loss", "policy_loss", "policy_entropy", "approxkl",
+                             "clipfrac", "explained_variance")
+LAST_DIAGNOSTIC_UPDATE: Final = 244
 SOURCE: Final = "openai/train-procgen (MIT), train_procgen/results/easy-200-run{0,1,2}, commit 1a2ae21"
 SPLITS: Final = ("train", "test")
 RUNS: Final = (0, 1, 2)
@@ -25,13 +30,14 @@ COLUMNS: Final = ("eprewmean", "eplenmean")
 STEPS_PER_UPDATE: Final = 64 * 256
 LAST_UPDATE: Final = 3051
 PAPER_BUDGET_STEPS: Final = 25_000_000
-# The settings of the published runs (Cobbe et al. 2020; CleanRL's ppo_procgen.py uses the same).
+# The settings of the published runs (Cobbe et al. 2020; train-procgen's train.py on baselines ppo2, TF 1.x).
 SETTINGS: Final[Mapping[str, Any]] = MappingProxyType({
     "distribution_mode": "easy", "num_levels": 200, "start_level": 0, "encoder": "impala", "scale": 1.0,
     "channels": (16, 32, 32), "pooling": "flatten", "latent_dim": 256, "num_envs": 64, "num_steps": 256,
-    "num_minibatches": 8, "update_epochs": 3, "learning_rate": 5e-4, "adam_eps": 1e-5, "anneal_lr": False,
-    "gamma": 0.999, "gae_lambda": 0.95, "clip_coef": 0.2, "clip_vloss": True, "ent_coef": 0.01, "vf_coef": 0.5,
-    "max_grad_norm": 0.5, "reward_normalization": "running std of the discounted return", "reward_clip": 10.0,
+    "num_minibatches": 8, "update_epochs": 3, "learning_rate": 5e-4, "adam_eps": 1e-5, "adam_eps_form": "tf",
+    "anneal_lr": False, "gamma": 0.999, "gae_lambda": 0.95, "clip_coef": 0.2, "clip_vloss": True, "ent_coef": 0.01,
+    "vf_coef": 0.5, "max_grad_norm": 0.5, "reward_normalization": "running std of the discounted return",
+    "reward_norm_gamma": 0.99, "reward_clip": 10.0, "encoder_init": "glorot", "maxpool_padding": "same",
 })
 _DTYPES: Final = {"game": "string", "run": "int64", "split": "string", "update": "int64", "eprewmean": "float64",
                   "eplenmean": "float64"}
@@ -62,3 +68,13 @@ def curves(game: str, split: str = "train", column: str = "eprewmean", table: pd
     wide = rows.pivot(index="total_timesteps", columns="run", values=column)
     wide.columns.name = "run"
     return wide
+
+
+def diagnostics(game: str) -> pd.DataFrame:
+    """One game's training-worker log for every update 1-244 (about 4M steps) of the three runs: columns run,
+    update, total_timesteps and `DIAGNOSTIC_COLUMNS` (each loss the mean over all minibatches of all epochs of the
+    update; approxkl is baselines' 0.5·mean((log p_new − log p_old)²); PROVENANCE.md has the columns)."""
+    check_choice("env_id", game, GAMES)
+    with resources.files("impoola").joinpath("data", DIAGNOSTICS_FILE).open("rb") as handle:
+        table = pd.read_csv(handle, compression="gzip", dtype={"game": "string", "run": "int64", "update": "int64"})
+    return table[table.game == game].drop(columns="game").reset_index(drop=True)

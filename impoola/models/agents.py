@@ -8,7 +8,7 @@ from torch import nn
 from torch.distributions import Categorical
 
 from impoola.config import ModelOptions
-from impoola.models.encoders import ENCODERS, Encoder
+from impoola.models.encoders import ENCODERS, Encoder, initialise
 
 
 def layer_init(layer: nn.Linear, std: float, bias: float = 0.0) -> nn.Linear:
@@ -70,8 +70,9 @@ class DQNAgent(nn.Module):
 
 
 def build_encoder(options: ModelOptions) -> Encoder:
-    """The encoder described by the model options: its family's class (`ENCODERS`) built from them."""
-    return ENCODERS[options.encoder].encoder_class.from_options(options)
+    """The encoder described by the model options: its family's class (`ENCODERS`) built from them, initialised
+    by `--encoder_init`."""
+    return initialise(ENCODERS[options.encoder].encoder_class.from_options(options), options.encoder_init)
 
 
 def build_agent(kind: str, options: ModelOptions, num_actions: int) -> PPOAgent | DQNAgent:

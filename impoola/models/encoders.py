@@ -7,6 +7,16 @@ model names parsed by `plot_utils` and the benchmark's choices all follow from `
 family is its class plus one entry.
 
 Inputs are uint8 (N, 3, 64, 64) frames; the encoder divides by 255. No normalization layers.
+
+Two choices reproduce what other implementations compute with the same architecture (the release's are the
+defaults):
+- `maxpool_padding` (`MAXPOOL_PADDINGS`): "symmetric" pads every conv sequence's 3x3/2 max-pool by one on each side
+  (PyTorch's padding=1, the release); "same" is TensorFlow's 'same' padding (OpenAI's train-procgen): the padding
+  a stride-2 window needs to give ceil(size/2) outputs, the odd pixel at the bottom/right, so on the even sizes
+  here (64, 32, 16, 8) one row and column at the bottom and right only, which shifts the pooling grid by one pixel.
+- `encoder_init` (`ENCODER_INITS`): "torch" keeps PyTorch's layer defaults, weights and biases from
+  U(±1/√fan_in) (the release); "glorot" is TF 1.x's defaults for conv2d and dense: glorot_uniform weights,
+  U(±√(6/(fan_in + fan_out))), and zero biases, applied to every Conv2d and Linear of the encoder (train-procgen).
 Module names follow the release (`network.<i>.conv`, `network.<i>.res_block<j>.conv<k>`), so
 per-layer metrics keep their names; the ablation options below add modules only when enabled.
 
@@ -24,6 +34,7 @@ Nature-CNN options: four filters give "Nature + 1 conv" (k4 s2 ×3, then k3 s1 -
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
@@ -40,6 +51,7 @@ IMPALA_CHANNELS = (16, 32, 32)
 NATURE_FILTERS = {1: (32, 64, 64), 2: (48, 96, 96), 3: (64, 128, 128)}
 PE_PLACEMENTS = ("first", "last", "all", "before_pool", "after_pool")
 PE_SCALE = 0.1
+MAXPOOL_PADDINGS = ("symmetric", "same")
 NATURE_LAYOUTS = {3: ((8, 4), (4, 2), (3, 1)), 4: ((4, 2), (4, 2), (4, 2), (3, 1))}
 
 
@@ -88,17 +100,49 @@ class ResidualBlock(nn.Module):
         return x + self.conv1(torch.relu(self.conv0(torch.relu(x))))
 
 
+class SamePaddedMaxPool2d(nn.Module):
+    """TensorFlow's max-pool with padding 'same': ceil(size / stride) outputs per side, the padding a window needs
+    split with the odd pixel at the bottom/right, padded cells never chosen (they hold -inf)."""
+
+    def __init__(self, kernel_size: int = 3, stride: int = 2):
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = stride
+
+    def padding(self, size: int) -> tuple[int, int]:
+        """(before, after) padding of one spatial side of `size` pixels."""
+        outputs = -(-size // self.stride)
+        total = max((outputs - 1) * self.stride + self.kernel_size - size, 0)
+        return total // 2, total - total // 2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        top, bottom = self.padding(x.shape[-2])
+        left, right = self.padding(x.shape[-1])
+        x = nn.functional.pad(x, (left, right, top, bottom), value=float("-inf"))
+        return nn.functional.max_pool2d(x, self.kernel_size, self.stride)
+
+
+def max_pool(padding: str) -> nn.Module:
+    """The 3x3/2 max-pool of a conv sequence with `padding` "symmetric" (PyTorch's padding=1) or "same" (TF's)."""
+    if padding == "same":
+        return SamePaddedMaxPool2d(kernel_size=3, stride=2)
+    if padding == "symmetric":
+        return nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+    raise ValueError(f"invalid maxpool_padding {padding!r}; valid: {', '.join(MAXPOOL_PADDINGS)}")
+
+
 class ConvSequence(nn.Module):
-    """Conv3x3 -> MaxPool(3, stride 2, padding 1) -> 2 residual blocks; halves the spatial size.
+    """Conv3x3 -> MaxPool(3, stride 2) -> 2 residual blocks; halves the spatial size (rounding up).
 
     `pe_where` ("input", "before_pool", "after_pool" or "output") adds a `pos_enc` module at that
-    point; `size` is the input's spatial size.
+    point; `size` is the input's spatial size; `pool_padding` is the max-pool's padding (`MAXPOOL_PADDINGS`).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, pe_where: str | None = None, size: int = 64):
+    def __init__(self, in_channels: int, out_channels: int, pe_where: str | None = None, size: int = 64,
+                 pool_padding: str = "symmetric"):
         super().__init__()
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1)
-        self.max_pool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.max_pool = max_pool(pool_padding)
         self.res_block0 = ResidualBlock(out_channels)
         self.res_block1 = ResidualBlock(out_channels)
         self.pe_where = pe_where
@@ -175,6 +219,7 @@ class ImpalaEncoder(Encoder):
         latent_dim: int = LATENT_DIM,
         positional_encoding: str | None = None,
         dropout: float = 0.0,
+        maxpool_padding: str = "symmetric",
     ):
         super().__init__()
         if positional_encoding is not None and positional_encoding not in PE_PLACEMENTS:
@@ -183,7 +228,8 @@ class ImpalaEncoder(Encoder):
         layers: list[nn.Module] = []
         size, previous = image_size, in_channels
         for index, width in enumerate(widths):
-            layers.append(ConvSequence(previous, width, sequence_pe(positional_encoding, index, len(widths)), size))
+            layers.append(ConvSequence(previous, width, sequence_pe(positional_encoding, index, len(widths)), size,
+                                       maxpool_padding))
             previous, size = width, (size + 1) // 2
         layers.append(nn.ReLU())
         head, features = build_head(pooling, HeadSpec(previous, size, size, pool_size, latent_dim))
@@ -207,6 +253,7 @@ class ImpalaEncoder(Encoder):
             channels=IMPALA_CHANNELS + ((IMPALA_CHANNELS[-1],) if options.extra_stage else ()),
             positional_encoding=options.pe_placement if options.positional_encoding else None,
             dropout=options.dropout,
+            maxpool_padding=options.maxpool_padding,
         )
 
     @classmethod
@@ -281,6 +328,9 @@ class NatureEncoder(Encoder):
             )
         if options.positional_encoding:
             raise ValueError("invalid positional_encoding for encoder 'nature'; valid: impala, impoola")
+        if options.maxpool_padding != "symmetric":
+            raise ValueError(f"invalid maxpool_padding {options.maxpool_padding!r} for encoder 'nature' (it has no "
+                             "max-pool); valid: symmetric, or encoder impala / impoola")
         count = 4 if options.extra_stage else 3
         if options.cnn_filters is not None and len(options.cnn_filters) != count:
             raise ValueError(f"invalid cnn_filters {options.cnn_filters!r}; valid: {count} positive integers")
@@ -295,6 +345,33 @@ class NatureEncoder(Encoder):
         if options.cnn_filters is None:
             return super().name_stem(family, options)
         return f"{family}_f" + "-".join(str(f) for f in options.cnn_filters)
+
+
+def glorot_init(encoder: nn.Module) -> None:
+    """TF 1.x's defaults for conv2d and dense on every Conv2d and Linear of `encoder`: weights from
+    U(±√(6/(fan_in + fan_out))) (fan = channels x kernel area), zero biases."""
+    for module in encoder.modules():
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            nn.init.xavier_uniform_(module.weight)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+
+
+ENCODER_INITS: dict[str, Callable[[nn.Module], None] | None] = {
+    "torch": None,  # PyTorch's layer defaults, as the layers were built: nothing more to draw
+    "glorot": glorot_init,
+}
+"""`--encoder_init` choices: the function that re-initialises a freshly built encoder (None: keep PyTorch's)."""
+
+
+def initialise(encoder: Encoder, scheme: str) -> Encoder:
+    """`encoder` re-initialised by `scheme` (`ENCODER_INITS`), in place."""
+    if scheme not in ENCODER_INITS:
+        raise ValueError(f"invalid encoder_init {scheme!r}; valid: {', '.join(ENCODER_INITS)}")
+    init = ENCODER_INITS[scheme]
+    if init is not None:
+        init(encoder)
+    return encoder
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import analyze
 import dqn_training
 import evaluate
 import ppo_training
-from benchmark_utils import benchmark, gpu_check, op_profile, replay_throughput, throughput, validate
+from benchmark_utils import benchmark, gpu_check, op_profile, procgen_parity, replay_throughput, throughput, validate
 from impoola.cli import parse_cli, run_command
 from plot_utils import figures, gallery
 from support.paths import DATA, ROOT
@@ -43,6 +43,7 @@ ENTRY_POINTS = {
     "throughput": throughput.main,
     "replay_throughput": replay_throughput.main,
     "validate": lambda argv: run_command(validate.Args, validate.main, argv),
+    "procgen_parity": lambda argv: run_command(procgen_parity.Args, procgen_parity.main, argv),
     "gpu_check": gpu_check.main,
     "op_profile": lambda argv: run_command(op_profile.OpProfileOptions, op_profile.main, argv),
     "gallery": gallery.main,
@@ -95,6 +96,13 @@ CASES = [
     ("ppo", ["--pool_size", "0"], "invalid pool_size 0"),
     ("ppo", ["--pooling", "flatten", "--pool_size", "2"], "invalid pool_size 2 for pooling 'flatten'"),
     ("ppo", ["--dropout", "1"], "invalid dropout 1.0"),
+    ("procgen_parity", ["--num_seeds", "1"], "invalid num_seeds 1; valid: an integer in [2, 1000]"),
+    ("procgen_parity", ["--games", "pong"], "invalid games 'pong'"),
+    ("procgen_parity", ["--games"], "invalid games: none given"),
+    ("validate", ["--preset", "cleanrl"], "invalid choice"),
+    ("validate", ["--diagnostic_updates", "245"], "invalid diagnostic_updates 245; valid: an integer in [0, 244]"),
+    ("ppo", ["--reward_norm_gamma", "1.5"], "invalid reward_norm_gamma 1.5; valid: a number in [0, 1]"),
+    ("ppo", ["--encoder", "nature", "--maxpool_padding", "same"], "invalid maxpool_padding 'same' for encoder 'nature'"),
     ("ppo", ["--dropout", "-0.1"], "invalid dropout -0.1"),
     ("ppo", ["--encoder", "nature", "--cnn_filters", "0", "0", "0"], "invalid cnn_filters (0, 0, 0)"),
     ("ppo", ["--encoder", "nature", "--scale", "5"], "invalid scale 5.0 for encoder 'nature'"),
@@ -121,7 +129,7 @@ CASES = [
     ("ppo", ["--precision", "fp16"], "invalid choice 'fp16' for argument '--precision'"),
     ("ppo", ["--compile_mode", "fast"], "invalid choice 'fast' for argument '--compile-mode'"),
     ("ppo", ["--torch_threads", "0"], "invalid torch_threads 0"),
-    ("ppo", ["--preset", "nope"], "invalid preset 'nope'; valid: train-procgen"),
+    ("ppo", ["--preset", "nope"], "invalid preset 'nope'; valid: train-procgen, train-procgen-torch"),
     ("ppo", ["--preset"], "invalid --preset without a name"),
     ("ppo", ["--learning_rat", "1e-3"], "Unrecognized options: --learning_rat"),
     # PPO: the run directory (path safety, existing runs, resume)
@@ -332,18 +340,36 @@ def test_dqn_accepts_the_readmes_spellings():
 
 
 def test_train_procgen_preset_holds_the_published_settings():
+    """train-procgen resolves to what train-procgen computed (its README); train-procgen-torch is the preset as it
+    was, the same hyperparameters on PyTorch's defaults."""
     from impoola.presets import PRESETS
 
-    values = PRESETS["train-procgen"].values
-    assert values == {
+    hyperparameters = {
         "encoder": "impala", "scale": 1.0, "pooling": "flatten", "gamma": 0.999, "gae_lambda": 0.95,
         "learning_rate": 5e-4,
         "scale_lr": False, "num_envs": 64, "num_steps": 256, "num_minibatches": 8, "update_epochs": 3,
         "clip_coef": 0.2, "clip_vloss": True, "ent_coef": 0.01, "vf_coef": 0.5, "max_grad_norm": 0.5,
         "normalize_reward": True, "reward_clip": 10.0, "distribution_mode": "easy", "track": "generalization",
         "anneal_lr": False}
+    assert PRESETS["train-procgen"].values == {**hyperparameters, "reward_norm_gamma": 0.99, "encoder_init": "glorot",
+                                               "maxpool_padding": "same", "adam_eps_form": "tf"}
+    assert PRESETS["train-procgen-torch"].values == {**hyperparameters, "reward_norm_gamma": 0.999,
+                                                     "encoder_init": "torch", "maxpool_padding": "symmetric",
+                                                     "adam_eps_form": "torch"}
     args = parse_cli(ppo_training.Args, ["--preset", "train-procgen"], algorithm="ppo")
-    assert args.model_name == "impala_s1" and ppo_training.base_learning_rate(args) == 5e-4
+    assert args.model_name == "impala_s1_samepool_glorot" and ppo_training.base_learning_rate(args) == 5e-4
+    assert (args.model.encoder_init, args.model.maxpool_padding, args.adam_eps_form, args.reward_norm_gamma) == (
+        "glorot", "same", "tf", 0.99)
+    args = parse_cli(ppo_training.Args, ["--preset", "train-procgen-torch"], algorithm="ppo")
+    assert args.model_name == "impala_s1"
+
+
+def test_defaults_keep_the_releases_numerics():
+    """Without a preset the four train-procgen choices keep the release's behaviour."""
+    args = parse_cli(ppo_training.Args, [], algorithm="ppo")
+    assert (args.model.encoder_init, args.model.maxpool_padding, args.adam_eps_form, args.reward_norm_gamma) == (
+        "torch", "symmetric", "torch", None)
+    assert ppo_training.reward_discount(args) == args.gamma and args.model_name == "impoola_s2"
 
 
 def test_help_has_one_section_per_group_and_shows_ranges(capsys):

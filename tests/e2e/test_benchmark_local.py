@@ -172,7 +172,7 @@ def test_busy_run_is_not_started_twice(tmp_path):
     """A run held by another launcher (its lock file) is reported busy, not run a second time."""
     out = tmp_path / "runs"
     args = ["-m", "benchmark_utils.benchmark", "--env_ids", "bigfish", "--seeds", "1", "--output_dir", str(out),
-            "--command", fake("--steps", "100", "--step_time", "0.05"), "--gpus"]
+            "--command", fake("--steps", "2000", "--step_time", "0.05"), "--gpus"]  # busy until interrupted below
     first = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=launcher_env(), stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
     history = out / "bigfish__fake_train__impoola_s2__s1" / "history.txt"

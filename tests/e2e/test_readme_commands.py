@@ -12,7 +12,7 @@ import analyze
 import dqn_training
 import evaluate
 import ppo_training
-from benchmark_utils import benchmark, gpu_check, op_profile, replay_throughput, throughput, validate
+from benchmark_utils import benchmark, gpu_check, op_profile, procgen_parity, replay_throughput, throughput, validate
 from impoola.cli import parse_cli
 from plot_utils import figures, gallery
 from support.paths import ROOT
@@ -29,6 +29,7 @@ OPTIONS = {
     "benchmark_utils.gpu_check": (gpu_check.GpuCheckOptions, None),
     "benchmark_utils.benchmark": (benchmark.BenchmarkOptions, None),
     "benchmark_utils.validate": (validate.Args, None),
+    "benchmark_utils.procgen_parity": (procgen_parity.Args, None),
     "plot_utils.figures": (figures.FiguresOptions, None),
     "plot_utils.gallery": (gallery.Args, None),
 }

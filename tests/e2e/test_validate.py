@@ -25,19 +25,21 @@ def test_command_runs_seeds_then_compares_end_to_end(tmp_path, capsys):
     first = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stderr
     for seed in (1, 2):
-        run_dir = tmp_path / f"bossfight__train_procgen__impala_s1__s{seed}"
+        run_dir = tmp_path / f"bossfight__train_procgen__impala_s1_samepool_glorot__s{seed}"
         config = json.loads((run_dir / "config.json").read_text())
         assert (run_dir / "done").exists() and config["precision"] == "bf16" and config["seed"] == seed
         assert config["gamma"] == 0.999 and config["num_envs"] == 2  # published settings, then --train_flags
+        assert (config["encoder_init"], config["adam_eps_form"], config["reward_norm_gamma"]) == ("glorot", "tf", 0.99)
     out = first.stdout
     assert out.count("--precision bf16") == 2 and out.count("--torch_threads 1") == 2
     assert out.count("device cpu: precision bf16") == 2 and out.count("torch_threads 1,") == 2
     assert "--resume" not in out and "num_envs=2 (published 64)" in out  # the tiny budget is a reported deviation
-    assert "bossfight__train_procgen__impala_s1__s2: final test return" in out
+    assert "bossfight__train_procgen__impala_s1_samepool_glorot__s2: final test return" in out
+    assert "diagnostics: not compared" in out  # 64-step updates are not the published 16,384
     assert (tmp_path / "validation_bossfight.png").read_bytes()[:4] == b"\x89PNG"
     args = parse_cli(validate.Args, [*TINY, "--output_dir", str(tmp_path)])
     assert validate.training_command(args, 2)[-1] == "--resume"  # a second call continues (or skips) the runs
-    runs = [str(tmp_path / f"bossfight__train_procgen__impala_s1__s{seed}") for seed in (1, 2)]
+    runs = [str(tmp_path / f"bossfight__train_procgen__impala_s1_samepool_glorot__s{seed}") for seed in (1, 2)]
     again = validate.main(parse_cli(validate.Args, ["--compare_only", *runs, "--figure", str(tmp_path / "f.png")]))
     assert again.replace(str(tmp_path / "f.png"), "") == out[out.index("bossfight: training return"):].replace(
         str(tmp_path / "validation_bossfight.png"), "").rstrip("\n")

@@ -1,7 +1,8 @@
-"""The PPO training script's parts: the update's early stop at `target_kl`."""
+"""The PPO training script's parts: the update's early stop at `target_kl`, the reward normaliser's discount."""
 
 import torch
 
+from impoola.ppo import LOSS_KEYS
 from support.runs import tiny_ppo_args
 
 
@@ -21,7 +22,7 @@ def updated_weights(tmp_path, **overrides) -> dict[str, torch.Tensor]:
              "values": torch.randn(32, generator=generator), "returns": torch.randn(32, generator=generator),
              "advantages": torch.randn(32, generator=generator)}
     losses = update(agent, optimizer, ppo_loss, batch, args)
-    assert losses.shape == (7,) and torch.isfinite(losses).all()
+    assert losses.shape == (len(LOSS_KEYS),) and torch.isfinite(losses).all()
     return {name: tensor.clone() for name, tensor in agent.state_dict().items()}
 
 
@@ -31,3 +32,13 @@ def test_update_stops_after_the_epoch_whose_approx_kl_exceeds_target_kl(tmp_path
     three_epochs = updated_weights(tmp_path, update_epochs=3)
     assert all(torch.equal(one_epoch[name], stopped[name]) for name in one_epoch)
     assert not all(torch.equal(one_epoch[name], three_epochs[name]) for name in one_epoch)
+
+
+def test_reward_normaliser_discount_defaults_to_gamma_and_follows_the_preset(tmp_path):
+    from impoola.cli import parse_cli
+    from ppo_training import Args, reward_discount
+
+    assert reward_discount(tiny_ppo_args(tmp_path, gamma=0.95)) == 0.95  # the release: the normaliser uses γ
+    assert reward_discount(tiny_ppo_args(tmp_path, gamma=0.95, reward_norm_gamma=0.5)) == 0.5
+    preset = parse_cli(Args, ["--preset", "train-procgen"], algorithm="ppo")
+    assert (preset.gamma, reward_discount(preset)) == (0.999, 0.99)  # train-procgen: VecNormalize's own 0.99

@@ -17,8 +17,9 @@ from impoola.options import flat_options, replace_flat
 from support.runs import tiny_ppo_args
 
 
-# Cobbe et al. (2020) / openai/train-procgen / CleanRL ppo_procgen.py, as listed in issue 17.
+# Cobbe et al. (2020) / openai/train-procgen, as listed in issues 17 and 23 (train-procgen's README).
 PUBLISHED = {
+    "maxpool_padding": "same", "encoder_init": "glorot", "adam_eps_form": "tf", "reward_norm_gamma": 0.99,
     "encoder": "impala", "scale": 1.0, "pooling": "flatten", "distribution_mode": "easy", "track": "generalization",
     "gamma": 0.999, "gae_lambda": 0.95, "scale_lr": False, "anneal_lr": False, "num_envs": 64, "num_steps": 256,
     "num_minibatches": 8, "update_epochs": 3, "norm_adv": True, "clip_coef": 0.2, "clip_vloss": True,
@@ -44,15 +45,29 @@ def test_published_flags_resolve_to_the_published_settings():
     flat = flat_options(args)
     assert {key: flat[key] for key in PUBLISHED} == PUBLISHED
     assert ppo_training.base_learning_rate(args) == 5e-4  # not rescaled by 2/τ
-    assert args.model.resolved_pooling() == "flatten" and args.model_name == "impala_s1"
+    assert args.model.resolved_pooling() == "flatten" and args.model_name == "impala_s1_samepool_glorot"
     assert level_range(args.env.track, args.env.distribution_mode, "train") == (0, 200)
     assert validate.deviations(run_config(args)) == []
 
 
 def test_runs_are_named_as_the_training_script_names_them():
-    assert validate.run_name(validate.Args(env_id="fruitbot"), 1) == "fruitbot__train_procgen__impala_s1__s1"
+    assert validate.run_name(validate.Args(env_id="fruitbot"), 1) == \
+        "fruitbot__train_procgen__impala_s1_samepool_glorot__s1"
     changed = validate.Args(env_id="coinrun", train_flags="--scale 2")
-    assert validate.run_name(changed, 3) == "coinrun__train_procgen__impala_s2__s3"
+    assert validate.run_name(changed, 3) == "coinrun__train_procgen__impala_s2_samepool_glorot__s3"
+    before = validate.Args(env_id="fruitbot", preset="train-procgen-torch")  # the name runs of the old preset have
+    assert validate.run_name(before, 1) == "fruitbot__train_procgen__impala_s1__s1"
+    assert validate.training_command(before, 1)[2:4] == ["--preset", "train-procgen-torch"]
+
+
+def test_the_preset_before_its_correction_is_reported_with_its_four_differences():
+    args = parse_cli(ppo_training.Args, ["--preset", "train-procgen-torch", "--env_id", "fruitbot"], "ppo")
+    assert validate.deviations(run_config(args)) == [
+        "adam_eps_form=torch (published tf)", "reward_norm_gamma=0.999 (published 0.99)",
+        "encoder_init=torch (published glorot)", "maxpool_padding=symmetric (published same)"]
+    old_run = {key: value for key, value in run_config(args).items()  # config.json of a run older than the options
+               if key not in ("adam_eps_form", "reward_norm_gamma", "encoder_init", "maxpool_padding")}
+    assert validate.deviations(old_run) == validate.deviations(run_config(args))
 
 
 def test_every_changed_setting_is_reported():
@@ -174,3 +189,60 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, message):
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err and err.count("\n") == 1
     assert not (tmp_path / "out").exists()
+
+
+def write_diagnostic_run(run_dir: Path, values: dict[str, np.ndarray]) -> None:
+    """A published-settings run of len(values) updates whose diagnostics are `values` (our metric key -> array)."""
+    updates = len(next(iter(values.values())))
+    steps = np.arange(1, updates + 1) * validate.STEPS_PER_UPDATE
+    write_partial_run(run_dir, steps, np.zeros(updates))
+    rows = [{"global_step": 0, "charts/SPS": None}]  # the first row holds the network statistics: no update
+    rows += [{"global_step": int(step), validate.SMOOTHED_RETURN: 0.0,
+              **{key: float(column[i]) for key, column in values.items()}} for i, step in enumerate(steps)]
+    (run_dir / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+
+
+def published_diagnostics(run: int, updates: int = 12) -> dict[str, np.ndarray]:
+    """Published run `run` of fruitbot, updates 1..`updates`, under our metric keys."""
+    from impoola.reference_curves import diagnostics
+
+    table = diagnostics("fruitbot")
+    table = table[(table["run"] == run) & (table["update"] <= updates)].sort_values("update")
+    return {key: table[column].to_numpy(float) for column, key, _ in validate.DIAGNOSTICS}
+
+
+def test_diagnostics_verdicts_per_metric_and_update_and_the_summary(tmp_path):
+    """Published run 1's own values lie in the band; shifting value loss below it and clipfrac above it after
+    update 6 shows in the tables, the per-metric lines and the summary."""
+    inside = published_diagnostics(1)
+    write_diagnostic_run(tmp_path / "inside", inside)
+    shifted = dict(inside)
+    shifted["losses/value_loss"] = inside["losses/value_loss"] * 0.5
+    shifted["losses/clipfrac"] = np.where(np.arange(12) >= 6, 0.5, inside["losses/clipfrac"])
+    del shifted["losses/approx_kl_baselines"]  # a run of a version that did not log baselines' estimator
+    write_diagnostic_run(tmp_path / "shifted", shifted)
+    runs = [validate.read_run(tmp_path / "inside"), validate.read_run(tmp_path / "shifted")]
+    lines = validate.diagnostics_report(runs, "fruitbot", 12)
+    text = "\n".join(lines)
+    assert lines[0].startswith("fruitbot: per-update diagnostics")
+    value_rows = text[text.index("value loss (ours: losses/value_loss)"):].splitlines()[2:14]
+    assert [row.split()[0] for row in value_rows] == [str(u) for u in range(1, 13)]
+    assert all(row.split()[4:] == ["inside", "the", "band"] + [row.split()[7], "below"] for row in value_rows)
+    assert "value loss, inside: inside the band at 12 of 12 updates; inside from update 1 on" in lines
+    assert ("clipfrac, shifted: inside the band at 6 of 12 updates (above at updates 7, 8, 9, 10, 11, 12); "
+            "outside at the last update") in lines
+    assert "approx-KL, shifted: not logged (a run of a version without losses/approx_kl_baselines)" in lines
+    assert lines[-1].startswith("summary, updates 1-12: the early dynamics match on entropy, approx-KL, "
+                                "explained variance, episode length; they differ on value loss (below at 12 of "
+                                "24 run-updates), clipfrac (above at 6 of 24 run-updates)")
+
+
+def test_diagnostics_stop_at_the_last_update_every_run_reached(tmp_path):
+    write_diagnostic_run(tmp_path / "a", published_diagnostics(0, 5))
+    write_diagnostic_run(tmp_path / "b", published_diagnostics(2, 3))
+    from impoola.reference_curves import diagnostics
+
+    runs = [validate.read_run(tmp_path / "a"), validate.read_run(tmp_path / "b")]
+    comparisons = validate.compare_diagnostics(runs, diagnostics("fruitbot"), 12)
+    assert [list(c.updates) for c in comparisons] == [[1, 2, 3]] * len(validate.DIAGNOSTICS)
+    assert all(c.matches() for c in comparisons)

@@ -102,6 +102,22 @@ def test_an_unset_pooling_head_is_compared_as_the_one_it_stands_for(tmp_path, sa
             load_resume_checkpoint(tmp_path, args, "ppo")
 
 
+def test_a_checkpoint_older_than_the_train_procgen_options_ran_with_the_releases_numerics(tmp_path, capsys):
+    """A checkpoint without encoder_init / maxpool_padding / adam_eps_form / reward_norm_gamma resumes with their
+    defaults, and is refused as another model when the corrected train-procgen preset asks for TF's."""
+    old = payload(encoder="impala")
+    for added in ("encoder_init", "maxpool_padding", "adam_eps_form", "reward_norm_gamma"):
+        old["args"].pop(added, None)
+    save_checkpoint(tmp_path / "checkpoints", 32, old)
+    now = {**old["args"], "encoder_init": "torch", "maxpool_padding": "symmetric", "adam_eps_form": "torch",
+           "reward_norm_gamma": None}
+    assert load_resume_checkpoint(tmp_path, now, "ppo") is not None and capsys.readouterr().err == ""
+    with pytest.raises(CheckpointError, match="encoder_init 'torch' \\(checkpoint\\) vs 'glorot' \\(now\\)"):
+        load_resume_checkpoint(tmp_path, {**now, "encoder_init": "glorot", "maxpool_padding": "same"}, "ppo")
+    load_resume_checkpoint(tmp_path, {**now, "adam_eps_form": "tf", "reward_norm_gamma": 0.99}, "ppo")
+    assert "adam_eps_form 'torch' (checkpoint) vs 'tf' (now)" in capsys.readouterr().err
+
+
 def test_resume_prefers_the_newest_checkpoint_that_matches_the_saved_replay_memory(tmp_path):
     for step, replay_step in ((8, 4), (16, 8), (24, 12)):
         save_checkpoint(tmp_path / "checkpoints", step, {**payload(), "global_step": step, "replay_step": replay_step})

@@ -63,6 +63,35 @@ def test_reward_normalizer_matches_gym_on_procgen_rewards():
     assert np.array_equal(ours, reference_normalized(rewards, dones).astype(np.float32))
 
 
+def written_out_normalized(rewards, dones, discount, epsilon=1e-8, clip=10.0):
+    """The rule written out in closed form: at step t, every env's discounted return G (reset after an episode
+    ends) joins the set of all returns seen so far; the reward is divided by √(var + ε), var being that set's
+    population variance merged with the prior (mean 0, var 1, weight 1e-4)."""
+    prior = 1e-4
+    seen, out, returns = [], [], np.zeros(rewards.shape[1])
+    for reward, done in zip(rewards.astype(np.float64), dones):
+        returns = returns * discount + reward
+        seen.extend(returns)
+        sample = np.array(seen)
+        total = prior + len(sample)
+        m2 = prior * 1.0 + sample.var() * len(sample) + sample.mean() ** 2 * prior * len(sample) / total
+        out.append(np.clip(reward / np.sqrt(m2 / total + epsilon), -clip, clip))
+        returns[done] = 0.0
+    return np.stack(out)
+
+
+@pytest.mark.parametrize("discount", [0.99, 0.999])
+def test_normalised_reward_stream_follows_its_discount(discount):
+    """train-procgen's VecNormalize discounts by 0.99 where PPO's γ is 0.999: the normaliser takes either."""
+    rewards, dones = scripted(num_steps=200, num_envs=3, seed=2)
+    rewards = rewards[:, :] / 1000.0 ** (np.arange(200)[:, None] >= 100)  # one scale: no clipping here
+    normalizer = RewardNormalizer(3, gamma=discount)
+    ours = np.stack([normalizer(r, d) for r, d in zip(rewards, dones)])
+    np.testing.assert_allclose(ours, written_out_normalized(rewards, dones, discount), rtol=1e-5)
+    other = RewardNormalizer(3, gamma=0.999 if discount == 0.99 else 0.99)
+    assert not np.allclose(ours, np.stack([other(r, d) for r, d in zip(rewards, dones)]), rtol=1e-3)
+
+
 def test_reward_normalizer_resets_return_at_episode_end():
     normalizer = RewardNormalizer(2)
     normalizer(np.array([1.0, 1.0], np.float32), np.array([True, False]))

@@ -1,6 +1,7 @@
 """Encoders: exact parameter counts of the published models, shapes for every τ, golden outputs."""
 
 import json
+import math
 import typing
 
 import pytest
@@ -140,3 +141,69 @@ def test_encoder_choices_follow_the_registry():
         for options in (ModelOptions(encoder=family, scale=3), ModelOptions(encoder=family, scale=1, dropout=0.1)):
             assert model_label({}, ["ppo", options.model_name]) == options.model_name
     assert model_label({}, ["ppo", "resnet_s2"]) is None
+
+
+def test_same_padded_max_pool_on_a_hand_made_map():
+    """TF's 'same' 3x3/2 max-pool on a 4x4 map pads one row and column at the bottom/right only; PyTorch's
+    padding=1 pads every side, so its windows start one pixel earlier. Negative values show padding never wins."""
+    from impoola.models.encoders import max_pool
+
+    grid = torch.arange(16.0).reshape(1, 1, 4, 4)  # x[i, j] = 4i + j
+    assert max_pool("same")(grid).tolist() == [[[[10.0, 11.0], [14.0, 15.0]]]]  # windows rows/cols {0,1,2}, {2,3}
+    assert max_pool("symmetric")(grid).tolist() == [[[[5.0, 7.0], [13.0, 15.0]]]]  # windows {0,1}, {1,2,3}
+    assert max_pool("same")(-grid - 1).tolist() == [[[[-1.0, -3.0], [-9.0, -11.0]]]]
+    odd = torch.randn(2, 3, 5, 5)  # an odd size needs one pixel on each side: both paddings agree
+    torch.testing.assert_close(max_pool("same")(odd), max_pool("symmetric")(odd), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="invalid maxpool_padding 'valid'; valid: symmetric, same"):
+        max_pool("valid")
+
+
+def test_maxpool_padding_shapes_and_channels_last():
+    options = ModelOptions(encoder="impala", scale=1, maxpool_padding="same")
+    agent = build_agent("ppo", options, 15)
+    assert count_parameters(agent) == PPO_PARAMS["impala", 1] and options.model_name == "impala_s1_samepool"
+    obs = torch.randint(0, 256, (4, 3, 64, 64), dtype=torch.uint8)
+    expected = agent(obs)[0]
+    agent = agent.to(memory_format=torch.channels_last)
+    torch.testing.assert_close(agent(obs.contiguous(memory_format=torch.channels_last))[0], expected)
+    with pytest.raises(ValueError, match="invalid maxpool_padding 'same' for encoder 'nature'"):
+        ModelOptions(encoder="nature", maxpool_padding="same")
+
+
+def layer_weights(agent):
+    return [(name, module) for name, module in agent.encoder.named_modules() if isinstance(module, (nn.Conv2d, nn.Linear))]
+
+
+def test_glorot_init_per_layer_statistics():
+    """TF 1.x defaults: every encoder conv/dense weight U(±√(6/(fan_in + fan_out))), biases zero; heads orthogonal."""
+    torch.manual_seed(0)
+    agent = build_agent("ppo", ModelOptions(encoder="impala", scale=1, encoder_init="glorot"), 15)
+    layers = layer_weights(agent)
+    assert len(layers) == 3 * 5 + 1  # 3 sequences of 1 + 4 convs, the dense 2048 -> 256
+    for name, module in layers:
+        weight = module.weight.detach()
+        receptive = weight[0, 0].numel()
+        bound = math.sqrt(6 / ((weight.shape[1] + weight.shape[0]) * receptive))
+        assert weight.abs().max() <= bound, name
+        assert weight.abs().max() > 0.95 * bound, name  # the whole interval is used
+        assert weight.std().item() == pytest.approx(bound / math.sqrt(3), rel=0.1), name  # std of U(±b) is b/√3
+        assert torch.all(module.bias == 0), name
+    dense = layers[-1][1].weight
+    assert dense.std().item() == pytest.approx(math.sqrt(2 / (2048 + 256)), rel=0.01)
+    torch.testing.assert_close(agent.actor.weight @ agent.actor.weight.T, 0.01**2 * torch.eye(15), atol=1e-7, rtol=0)
+    assert ModelOptions(encoder="impala", scale=1, encoder_init="glorot").model_name == "impala_s1_glorot"
+
+
+def test_torch_init_is_unchanged_and_smaller():
+    """The default keeps PyTorch's U(±1/√fan_in) (the golden outputs' init): the dense layer's std is 2.31x smaller
+    than glorot's, the residual convs' 1.41-1.73x (issue 23's ratios)."""
+    torch.manual_seed(0)
+    default = build_agent("ppo", ModelOptions(encoder="impala", scale=1), 15)
+    torch.manual_seed(0)
+    explicit = build_agent("ppo", ModelOptions(encoder="impala", scale=1, encoder_init="torch"), 15)
+    for (name, a), (_, b) in zip(layer_weights(default), layer_weights(explicit)):
+        torch.testing.assert_close(a.weight, b.weight, rtol=0, atol=0)
+        fan_in = a.weight[0].numel()
+        assert a.weight.abs().max() <= 1 / math.sqrt(fan_in) and a.bias.abs().max() > 0, name
+    dense_ratio = math.sqrt(2 / (2048 + 256)) / (1 / math.sqrt(3 * 2048))
+    assert dense_ratio == pytest.approx(2.31, abs=0.01)
