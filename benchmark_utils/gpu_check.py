@@ -13,7 +13,7 @@ In order, each stage within what is left of --budget_s (a stage that no longer f
    at its paper config (128 envs, batch 512; the replay memory is filled with a few batches before the update is
    timed, and the loop's first interval, which fills it, is not counted); float32 first, then 4 PPO runs at once
    on the GPU through the launcher (aggregate steps/s), then bf16 and --compile.
-Writes OUTPUT_DIR/gpu_check.json and OUTPUT_DIR/gpu_check.md (a Markdown table for the README's speed section).
+Writes OUTPUT_DIR/gpu_check.json and OUTPUT_DIR/gpu_check.md (a Markdown table for docs/speed.md).
 Exit status: 0 when every stage passed, 1 when one failed or did not fit the budget, 2 on bad input or, with
 --require_gpu, without CUDA. Without CUDA it prints one line and exits 0. `--device cpu --tiny` runs every stage
 on the CPU at a tiny config: it exists for the tests.
@@ -305,7 +305,7 @@ def fmt(value: float | None, digits: str = ",.0f") -> str:
 
 
 def markdown_table(report: dict) -> str:
-    """The README's table: steps/s (PPO also × the target), parts alone, warm-up, peak memory, eval speed."""
+    """docs/speed.md's table: steps/s (PPO also × the target), parts alone, warm-up, peak memory, eval speed."""
     header = ("| " + report["device"] + " | steps/s | × target | env / inference / update alone (s) | warm-up s "
               "| peak MiB | eval episodes/s |")
     lines = [header, "|---|---:|---:|---|---:|---:|---:|"]
