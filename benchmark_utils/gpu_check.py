@@ -251,9 +251,10 @@ def run_shared(config: Config, device: torch.device, timeout_s: float, workdir: 
     """`launcher_runs` PPO runs of the first model (float32) at once through the launcher, all on the first GPU."""
     batch = config.ppo_envs * config.ppo_steps
     encoder, scale = config.ppo_models[0]
-    command = [sys.executable, "ppo_training.py", "--encoder", encoder, "--scale", f"{scale:g}", "--num_envs", str(config.ppo_envs), "--num_steps",
-               str(config.ppo_steps), "--num_minibatches", str(config.ppo_minibatches), "--update_epochs",
-               str(config.ppo_epochs), "--total_timesteps", str(batch * (2 + config.iterations)),
+    command = [sys.executable, "ppo_training.py", "--encoder", encoder, "--scale", f"{scale:g}",
+               "--num_envs", str(config.ppo_envs), "--num_steps", str(config.ppo_steps),
+               "--num_minibatches", str(config.ppo_minibatches), "--update_epochs", str(config.ppo_epochs),
+               "--total_timesteps", str(batch * (2 + config.iterations)),
                "--num_eval_episodes", "0", "--num_final_eval_episodes", "0", "--wandb_mode", "disabled",
                "--no-progress-bar"]
     seeds = [str(seed) for seed in range(1, config.launcher_runs + 1)]
@@ -273,8 +274,8 @@ def run_shared(config: Config, device: torch.device, timeout_s: float, workdir: 
     if proc.returncode != 0 or len(run_dirs) != config.launcher_runs:
         return {"status": "failed", "error": (proc.stdout[-3000:] + proc.stderr[-3000:]).strip()}
     per_run = [steady_sps(RunDir.at(run_dir).metrics) for run_dir in run_dirs]
-    return {"status": "passed", "runs": config.launcher_runs, "model": model_label(encoder, scale), "variant": "fp32_cl",
-            "steps_per_s": per_run, "aggregate_steps_per_s": sum(per_run),
+    return {"status": "passed", "runs": config.launcher_runs, "model": model_label(encoder, scale),
+            "variant": "fp32_cl", "steps_per_s": per_run, "aggregate_steps_per_s": sum(per_run),
             "wall_steps_per_s": config.launcher_runs * batch * (2 + config.iterations) / wall_s}
 
 
