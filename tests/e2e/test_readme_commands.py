@@ -103,16 +103,38 @@ def test_a_command_of_an_unknown_entry_point_is_named():
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
 
 
+def anchors(page: Path) -> set[str]:
+    """The anchors GitHub gives a page's headings: lower case, punctuation but `-` and `_` dropped, spaces as `-`."""
+    headings = [line.lstrip("#").strip() for line in page.read_text().splitlines() if re.match(r"#{1,6} ", line)]
+    return {re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-") for heading in headings}
+
+
+def broken_links(page: Path) -> list[str]:
+    """The relative links and images of `page` whose file, or whose heading anchor, does not exist."""
+    broken = []
+    for target in LINK.findall(page.read_text()):
+        if target.startswith(("http://", "https://", "mailto:")):
+            continue
+        path, _, anchor = target.partition("#")
+        linked = page.parent / path if path else page
+        if not linked.exists() or (anchor and linked.suffix == ".md" and anchor not in anchors(linked)):
+            broken.append(target)
+    return broken
+
+
 @pytest.mark.parametrize("page", PAGES, ids=lambda page: page.name)
 def test_relative_links_and_images_resolve(page):
-    """Links and images between the README and docs/ point at files that exist (anchors aside)."""
-    missing = []
-    for target in LINK.findall(page.read_text()):
-        if target.startswith(("http://", "https://", "#", "mailto:")):
-            continue
-        if not (page.parent / target.split("#")[0]).exists():
-            missing.append(target)
-    assert not missing, f"{page.relative_to(ROOT)}: links to missing files: {missing}"
+    """Links and images between the README and docs/ point at files and headings that exist."""
+    broken = broken_links(page)
+    assert not broken, f"{page.relative_to(ROOT)}: broken links: {broken}"
+
+
+def test_a_broken_link_or_anchor_is_found(tmp_path):
+    (tmp_path / "other.md").write_text("# Other page\n\n## Speed: options (`--compile`)\n")
+    page = tmp_path / "page.md"
+    page.write_text("# Top\n[a](other.md) [b](other.md#speed-options---compile) [c](#top) ![d](gone.png) "
+                    "[e](other.md#nowhere) [f](#missing) [g](https://example.org/x)\n")
+    assert broken_links(page) == ["gone.png", "other.md#nowhere", "#missing"]
 
 
 def test_the_readme_links_every_docs_page():
