@@ -13,7 +13,7 @@ In order, each stage within what is left of --budget_s (a stage that no longer f
    at its paper config (128 envs, batch 512; the replay memory is filled with a few batches before the update is
    timed, and the loop's first interval, which fills it, is not counted); float32 first, then 4 PPO runs at once
    on the GPU through the launcher (aggregate steps/s), then bf16 and --compile.
-Writes OUTPUT_DIR/gpu_check.json and OUTPUT_DIR/gpu_check.md (a Markdown table for the README's speed section).
+Writes OUTPUT_DIR/gpu_check.json and OUTPUT_DIR/gpu_check.md (a Markdown table for docs/speed.md).
 Exit status: 0 when every stage passed, 1 when one failed or did not fit the budget, 2 on bad input or, with
 --require_gpu, without CUDA. Without CUDA it prints one line and exits 0. `--device cpu --tiny` runs every stage
 on the CPU at a tiny config: it exists for the tests.
@@ -251,9 +251,10 @@ def run_shared(config: Config, device: torch.device, timeout_s: float, workdir: 
     """`launcher_runs` PPO runs of the first model (float32) at once through the launcher, all on the first GPU."""
     batch = config.ppo_envs * config.ppo_steps
     encoder, scale = config.ppo_models[0]
-    command = [sys.executable, "ppo_training.py", "--encoder", encoder, "--scale", f"{scale:g}", "--num_envs", str(config.ppo_envs), "--num_steps",
-               str(config.ppo_steps), "--num_minibatches", str(config.ppo_minibatches), "--update_epochs",
-               str(config.ppo_epochs), "--total_timesteps", str(batch * (2 + config.iterations)),
+    command = [sys.executable, "ppo_training.py", "--encoder", encoder, "--scale", f"{scale:g}",
+               "--num_envs", str(config.ppo_envs), "--num_steps", str(config.ppo_steps),
+               "--num_minibatches", str(config.ppo_minibatches), "--update_epochs", str(config.ppo_epochs),
+               "--total_timesteps", str(batch * (2 + config.iterations)),
                "--num_eval_episodes", "0", "--num_final_eval_episodes", "0", "--wandb_mode", "disabled",
                "--no-progress-bar"]
     seeds = [str(seed) for seed in range(1, config.launcher_runs + 1)]
@@ -273,8 +274,8 @@ def run_shared(config: Config, device: torch.device, timeout_s: float, workdir: 
     if proc.returncode != 0 or len(run_dirs) != config.launcher_runs:
         return {"status": "failed", "error": (proc.stdout[-3000:] + proc.stderr[-3000:]).strip()}
     per_run = [steady_sps(RunDir.at(run_dir).metrics) for run_dir in run_dirs]
-    return {"status": "passed", "runs": config.launcher_runs, "model": model_label(encoder, scale), "variant": "fp32_cl",
-            "steps_per_s": per_run, "aggregate_steps_per_s": sum(per_run),
+    return {"status": "passed", "runs": config.launcher_runs, "model": model_label(encoder, scale),
+            "variant": "fp32_cl", "steps_per_s": per_run, "aggregate_steps_per_s": sum(per_run),
             "wall_steps_per_s": config.launcher_runs * batch * (2 + config.iterations) / wall_s}
 
 
@@ -305,7 +306,7 @@ def fmt(value: float | None, digits: str = ",.0f") -> str:
 
 
 def markdown_table(report: dict) -> str:
-    """The README's table: steps/s (PPO also × the target), parts alone, warm-up, peak memory, eval speed."""
+    """docs/speed.md's table: steps/s (PPO also × the target), parts alone, warm-up, peak memory, eval speed."""
     header = ("| " + report["device"] + " | steps/s | × target | env / inference / update alone (s) | warm-up s "
               "| peak MiB | eval episodes/s |")
     lines = [header, "|---|---:|---:|---|---:|---:|---:|"]

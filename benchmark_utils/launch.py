@@ -274,7 +274,8 @@ def run_local(specs: Sequence[RunSpec], slots: Sequence[str], threads: int) -> l
             futures = [pool.submit(work, spec) for spec in specs]
             for count, future in enumerate(as_completed(futures), 1):
                 result = future.result()
-                print(f"[{count}/{len(specs)}] {result.state}: {result.name} ({format_wall(result.wall_s)})", flush=True)
+                print(f"[{count}/{len(specs)}] {result.state}: {result.name} ({format_wall(result.wall_s)})",
+                      flush=True)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -113,7 +113,8 @@ def wait(specs: Sequence[RunSpec], jobs: Sequence[submitit.Job]) -> list[RunResu
             for index, job in list(pending.items()):
                 if job.paths.result_pickle.exists():
                     results[index] = collect(specs[index], pending.pop(index))
-                    print(f"[{len(results)}/{len(jobs)}] {results[index].state}: {specs[index].name} (job {job.job_id})", flush=True)
+                    print(f"[{len(results)}/{len(jobs)}] {results[index].state}: {specs[index].name} "
+                          f"(job {job.job_id})", flush=True)
             now = time.time()
             if pending and now - last_check > 10 * POLL_S:
                 last_check, queued = now, queued_job_ids()
@@ -122,7 +123,8 @@ def wait(specs: Sequence[RunSpec], jobs: Sequence[submitit.Job]) -> list[RunResu
                         missing_since.pop(index, None)
                     elif now - missing_since.setdefault(index, now) > LOST_AFTER_S:
                         results[index] = RunResult.without_attempt(specs[index], "lost")
-                        print(f"[{len(results)}/{len(jobs)}] lost: {specs[index].name} (job {pending.pop(index).job_id})", flush=True)
+                        print(f"[{len(results)}/{len(jobs)}] lost: {specs[index].name} "
+                              f"(job {pending.pop(index).job_id})", flush=True)
             time.sleep(POLL_S if pending else 0)
     except KeyboardInterrupt:
         print("stopped waiting; the jobs go on (re-run the same command later: finished runs are skipped)")

@@ -6,9 +6,9 @@
 A variant is `<fp32|bf16>_<nchw|cl>[_compile][_reuse]` (`compile` alone means fp32_cl_compile; `reuse` turns on
 --reuse_host_memory). The baseline every ratio is stated against is measured first, in the same run: for PPO the
 `plain` arm (benchmark_utils/plain_ppo.py: the same network and hyperparameters in the plainest CleanRL-style loop,
-NCHW float32, timed as a whole loop), for DQN our own NCHW float32 loop (fp32_nchw). Every variant is measured --rounds times, interleaved (baseline, A, B, baseline, A, B, ...) so that a shared
-machine's drift hits all alike; the table shows each figure's median over the rounds. Each measurement runs in a
-fresh process that
+NCHW float32, timed as a whole loop), for DQN our own NCHW float32 loop (fp32_nchw). Every variant is measured
+--rounds times, interleaved (baseline, A, B, baseline, A, B, ...) so that a shared machine's drift hits all alike;
+the table shows each figure's median over the rounds. Each measurement runs in a fresh process that
 1. times the parts alone (the median of --repeats runs after one warm-up run): env stepping with random actions,
    rollout inference on fixed observations (PPO: num_steps policy calls; DQN: one greedy act per vector step),
    the update on a fixed batch (PPO: ppo_training.update; DQN: dqn_training.train_step and the replay

@@ -90,7 +90,8 @@ def resolve_checkpoint(path: str | Path) -> Path:
         found = list_checkpoints(candidate)
         if found:
             return found[-1]
-    raise CheckpointError(f"no checkpoint at {str(path)!r}; valid: a ckpt_*.pt file or a run directory holding checkpoints/")
+    raise CheckpointError(f"no checkpoint at {str(path)!r}; "
+                          "valid: a ckpt_*.pt file or a run directory holding checkpoints/")
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

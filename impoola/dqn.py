@@ -12,7 +12,9 @@ def dqn_loss(
     q_taken: torch.Tensor, target: torch.Tensor, weights: torch.Tensor, rules: ReplayRules, alpha: float = 0.5,
     eps: float = 1e-6,
 ) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
-    """(loss, TD error δ, new priorities) under `rules`: release mean((w·δ)²), textbook mean(w·δ²); no gradient to `target`."""
+    """(loss, TD error δ, new priorities) under `rules`: release mean((w·δ)²), textbook mean(w·δ²).
+
+    No gradient flows to `target`."""
     td = target.detach() - q_taken
     loss = rules.loss(td, weights)
     td = td.detach()

@@ -4,7 +4,7 @@ Torch's intra-op threads and Procgen's worker threads take turns on the same cor
 default an idle OpenMP thread spins for a while before it sleeps, on a core that Procgen's threads (or, on a shared
 machine, other processes) need, and a thread that has lost its core holds up every parallel region after it: on
 this project's 2-core host under load, a 16x15 Categorical sample took 65 ms with spinning threads and 0.8 ms with
-sleeping ones (README, "Speed"). PASSIVE makes idle threads sleep at once. A value the user set is kept.
+sleeping ones (docs/speed.md). PASSIVE makes idle threads sleep at once. A value the user set is kept.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The defaults keep the published numerics (float32, no compile). Channels-last is on by default, a fixed choice
 rather than one detected per machine: float32 results equal NCHW up to rounding, and the convolutions and
-max-pools of the encoder run faster in it (README, "Speed"). bf16 autocasts the encoder only; its latent, the
+max-pools of the encoder run faster in it (docs/speed.md). bf16 autocasts the encoder only; its latent, the
 heads, the distributions and the losses stay float32.
 """
 

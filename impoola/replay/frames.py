@@ -45,7 +45,8 @@ class FrameStore:
     @staticmethod
     def nbytes_for(num_envs: int, frames_per_env: int, obs_shape: tuple[int, ...]) -> int:
         """Bytes of a store of this size, frames included."""
-        return layout_nbytes(FrameStore.layout(num_envs, frames_per_env)) + num_envs * frames_per_env * math.prod(obs_shape)
+        frames = num_envs * frames_per_env * math.prod(obs_shape)
+        return layout_nbytes(FrameStore.layout(num_envs, frames_per_env)) + frames
 
     @property
     def frames(self) -> np.ndarray:

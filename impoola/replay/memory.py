@@ -54,7 +54,8 @@ class ReplayMemory:
         self.rules: ReplayRules = rules_for(mode)
         if capacity < 1 or num_envs < 1 or n_step < 1:
             raise ValueError(
-                f"invalid replay size: capacity={capacity}, num_envs={num_envs}, n_step={n_step}; valid: positive integers"
+                f"invalid replay size: capacity={capacity}, num_envs={num_envs}, n_step={n_step}; "
+                "valid: positive integers"
             )
         self.capacity, self.num_envs, self.obs_shape = capacity, num_envs, tuple(obs_shape)
         self.n_step, self.gamma, self.prioritized = n_step, gamma, prioritized
@@ -143,7 +144,8 @@ class ReplayMemory:
                 self.tree.update(stale, 0.0)
         return slots
 
-    def add(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray, dones: np.ndarray, next_obs: np.ndarray) -> None:
+    def add(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray, dones: np.ndarray,
+            next_obs: np.ndarray) -> None:
         """Record one vectorized step of all envs; `next_obs` after a done is the next episode's first frame."""
         dones = np.asarray(dones, dtype=bool)
         obs_slots, fresh = self.store.stream_slots(obs)

@@ -290,7 +290,8 @@ def workspace(tmp_path, monkeypatch) -> Path:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.setenv("NETRC", str(tmp_path / "no_netrc"))
-    monkeypatch.setattr("impoola.replay.persistence.shutil.disk_usage", lambda path: SimpleNamespace(free=2**30))  # 1 GiB
+    free_1gib = SimpleNamespace(free=2**30)
+    monkeypatch.setattr("impoola.replay.persistence.shutil.disk_usage", lambda path: free_1gib)
     return tmp_path
 
 

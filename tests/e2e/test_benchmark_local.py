@@ -49,9 +49,11 @@ def test_run_names_and_tags():
     assert default_exp_name(["python", "dqn_training.py", "--exp_name", "dqn_hard"]) == "dqn_hard"
     assert default_exp_name(["python", "dqn_training.py", "--exp-name=x"]) == "x"
     assert model_tag(["python", "ppo_training.py"]) == "impoola_s2"
-    assert model_tag(["python", "ppo_training.py", "--encoder", "impala", "--scale", "3", "--wandb_tags", "a"]) == "impala_s3"
+    command = ["python", "ppo_training.py", "--encoder", "impala", "--scale", "3", "--wandb_tags", "a"]
+    assert model_tag(command) == "impala_s3"
     assert model_tag(["python", "ppo_training.py", "--encoder", "impala", "--pruning"]) == "impala_s2_pruned"
-    assert model_tag(["python", "ppo_training.py", "--encoder", "nature", "--scale", "1", "--pooling", "avg"]) == "nature_s1_avg"
+    command = ["python", "ppo_training.py", "--encoder", "nature", "--scale", "1", "--pooling", "avg"]
+    assert model_tag(command) == "nature_s1_avg"
     with pytest.raises(ValueError, match="invalid model flags"):
         model_tag(["python", "ppo_training.py", "--scale", "big"])
 

@@ -69,7 +69,8 @@ def test_checkpoint_holds_everything_and_reloads_to_evaluate(tiny_dqn_run):
     for name, tensor in agent.state_dict().items():
         torch.testing.assert_close(tensor, payload["agent"][name])
     result = evaluate_track(agent_policy(agent, CPU, greedy=True), "starpilot", "easy",
-                            EvalSpec("test", "generalization", "test"), num_episodes=2, num_envs=2, seed=1, num_threads=1)
+                            EvalSpec("test", "generalization", "test"), num_episodes=2, num_envs=2, seed=1,
+                            num_threads=1)
     assert result.num_episodes == 2
 
 

@@ -227,7 +227,8 @@ while (data := store.scan_data()) is not None:
     record = Record()
     record.ParseFromString(data)
     if record.WhichOneof("record_type") == "history":
-        rows.append({item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in record.history.item})
+        items = record.history.item
+        rows.append({item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in items})
 print(json.dumps(rows))
 """
 

@@ -22,7 +22,8 @@ def test_dqn_solves_the_target_image_task(tmp_path, monkeypatch, mode):
     start = time.process_time()
     dqn_training.main(args)
     cpu_seconds = time.process_time() - start
-    rows = [json.loads(line) for line in (tmp_path / f"{args.env.env_id}__dqn__{args.model_name}__s1" / "metrics.jsonl").open()]
+    run_dir = tmp_path / f"{args.env.env_id}__dqn__{args.model_name}__s1"
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").open()]
     returns = [row["charts/episodic_return"] for row in rows if "charts/episodic_return" in row]
     assert returns[0] < 0.2  # starts near chance (1/15)
     assert np.mean(returns[-3:]) >= 0.9, returns  # best return 1.0; ε = 0.025 at the end

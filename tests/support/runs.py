@@ -27,7 +27,8 @@ def tiny_ppo_args(output_dir: Path, **overrides):
 
 
 def tiny_dqn_args(output_dir: Path, **overrides):
-    """Args of a real DQN run that takes a few seconds: 2 envs x 32 vector steps on starpilot (short greedy episodes)."""
+    """Args of a real DQN run that takes a few seconds: 2 envs x 32 vector steps on starpilot (short greedy
+    episodes)."""
     from dqn_training import Args
     from impoola.options import from_flat
 

@@ -145,8 +145,8 @@ SPEED_KEYS = {"algo", "model", "variant", "status", "steps_per_s", "warmup_s", "
 
 @pytest.mark.slow
 def test_tiny_check_runs_end_to_end_on_the_cpu(tmp_path, capsys):
-    code = gpu_check.main(["--device", "cpu", "--tiny", "--tests", "tests/unit/impoola/analysis/test_latency_timer.py", "--output_dir",
-                           str(tmp_path), "--budget_s", "1200"])
+    code = gpu_check.main(["--device", "cpu", "--tiny", "--tests", "tests/unit/impoola/analysis/test_latency_timer.py",
+                           "--output_dir", str(tmp_path), "--budget_s", "1200"])
     report = json.loads((tmp_path / "gpu_check.json").read_text())
     assert code == 0 and report["status"] == "passed", json.dumps(report, indent=1)
     assert set(report) == REPORT_KEYS and report["schema"] == 1 and report["tiny"] and not report["cuda"]

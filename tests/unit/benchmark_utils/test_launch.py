@@ -42,7 +42,8 @@ def test_runs_share_each_gpu_up_to_its_slots(tmp_path):
     """6 runs of 1 s on 4 workers over GPUs 0 and 1: every run sees one GPU, never more than 2 runs on a GPU at once."""
     script = tmp_path / "record.py"
     script.write_text(RECORD)
-    specs = [RunSpec("bigfish", seed, f"run{seed}", (sys.executable, str(script), str(tmp_path / "runs" / f"run{seed}")),
+    specs = [RunSpec("bigfish", seed, f"run{seed}",
+                     (sys.executable, str(script), str(tmp_path / "runs" / f"run{seed}")),
                      "runs", "logs", str(tmp_path)) for seed in range(6)]
     results = run_local(specs, worker_slots(["0", "1"], 4), threads=1)
     assert [r.state for r in results] == ["done"] * 6

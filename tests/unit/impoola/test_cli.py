@@ -24,7 +24,8 @@ def test_command_line_errors_are_one_line(capsys, argv, message):
 
 
 @pytest.mark.parametrize("box", [
-    ("╭─ Invalid choice ──────╮\n│ invalid choice 'x' for  │\n│ argument '--encoder'.   │\n│ ─────────────────────── │\n"
+    ("╭─ Invalid choice ──────╮\n│ invalid choice 'x' for  │\n│ argument '--encoder'.   │\n"
+     "│ ─────────────────────── │\n"
      "│ For full helptext, run - --help │\n╰─────────────────────────╯\n"),
     (" Invalid choice \n ------------------------ \n  invalid choice 'x' for \n  argument '--encoder'. \n"
      "  ------------------------\n  For full helptext, run - --help \n"),

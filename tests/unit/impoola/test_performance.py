@@ -44,8 +44,8 @@ def grads(agent) -> dict[str, torch.Tensor]:
                                      ModelOptions(encoder="nature", scale=1)], ids=["impoola", "impala", "nature"])
 def test_channels_last_float32_equals_nchw(options):
     plain, fast = agent_pair(options, PerformanceOptions())
-    assert fast.encoder.network[0].conv.weight.is_contiguous(memory_format=torch.channels_last) if (
-        options.encoder != "nature") else fast.encoder.network[0].weight.is_contiguous(memory_format=torch.channels_last)
+    first_conv = fast.encoder.network[0] if options.encoder == "nature" else fast.encoder.network[0].conv
+    assert first_conv.weight.is_contiguous(memory_format=torch.channels_last)
     for a, b in zip(plain(OBS), fast(OBS)):
         assert b.dtype == torch.float32
         torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
@@ -146,7 +146,7 @@ def test_packed_step_transfer_on_cpu_equals_the_plain_one():
     rng = np.random.default_rng(2)
     packed, plain = StepTransfer(6, (3, 8, 8), CPU, packed=True), StepTransfer(6, (3, 8, 8), CPU)
     assert packed.copied is None and not packed.host.is_pinned()
-    previous = None
+    previous = previous_obs = None
     for _ in range(3):
         obs, rewards, dones = random_step(rng, 6, (3, 8, 8))
         got, expected = packed(obs, rewards.astype(np.float64), dones), plain(obs, rewards, dones)

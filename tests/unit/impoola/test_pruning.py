@@ -161,7 +161,8 @@ def test_magnitude_ties_are_pruned_lowest_index_first():
     agent, pruner = pruned_agent(num_iterations=20)
     conv = agent.encoder.network[0].conv
     with torch.no_grad():
-        conv.weight_orig.copy_(torch.tensor([0.5, -0.5]).repeat(conv.weight_orig.numel() // 2).view_as(conv.weight_orig))
+        halves = torch.tensor([0.5, -0.5]).repeat(conv.weight_orig.numel() // 2)
+        conv.weight_orig.copy_(halves.view_as(conv.weight_orig))
     pruner.step(20)
     count = math.floor(0.9 * conv.weight_mask.numel())
     flat = conv.weight_mask.reshape(-1)

@@ -174,7 +174,8 @@ def test_release_mode_is_the_release_reset_function():
     masks, _ = redo.dormant(OBS)
     assert list(masks) == IMPALA_LAYERS
     assert masks["encoder.network.0.conv"][1] and masks["encoder.network.5"][[7, 100]].all()
-    assert not masks["encoder.network.0.res_block1.conv1"][1]  # so only the release rule spares network.1.conv's input 1
+    # so only the release rule spares network.1.conv's input 1
+    assert not masks["encoder.network.0.res_block1.conv1"][1]
     before = {name: param.detach().clone() for name, param in agent.named_parameters()}
     metrics = redo.maybe_reset(1, OBS)
     dormant = sum(int(m.sum()) for m in masks.values())

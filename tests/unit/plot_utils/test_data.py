@@ -68,7 +68,10 @@ def test_runs_of_other_settings_are_kept_and_flagged(tmp_path: Path) -> None:
 def test_normalized_scores_use_package_constants(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write_run(tmp_path, "impala_s1", "bigfish", 1, log_normalized=False)
     raw = raw_return("bigfish", known_score("impala_s1", "bigfish", 1, TOTAL))
-    final_of = lambda t: t[(t.metric == "scores/normalized_score_test") & (t.step == TOTAL)].value.iloc[0]
+
+    def final_of(t):
+        return t[(t.metric == "scores/normalized_score_test") & (t.step == TOTAL)].value.iloc[0]
+
     assert final_of(data.load_local(tmp_path)) == pytest.approx((raw - 1.0) / 39.0)  # easy bigfish: (1, 40)
     monkeypatch.setitem(games_module.NORMALIZATION["easy"], "bigfish", (0.0, 100.0))
     assert final_of(data.load_local(tmp_path)) == pytest.approx(raw / 100.0)  # the package's constants are read

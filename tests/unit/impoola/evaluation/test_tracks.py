@@ -3,14 +3,16 @@ what the scripts' evaluation layer logs on real Procgen."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
 from impoola.config import EnvOptions, ModelOptions
 from impoola.envs.games import DISTRIBUTION_MODES, TRACKS, level_range
+from impoola.evaluation import episodes
 from impoola.evaluation.episodes import evaluate_scores
 from impoola.evaluation.tracks import (
-    ALGORITHMS, EVAL_TRACKS, GREEDY, PHASES, SPLITS, TRAINING_SPLITS, EvalSpec, eval_track_specs,
+    ALGORITHMS, EVAL_TRACKS, PHASES, SPLITS, TRAINING_SPLITS, EvalSpec, eval_track_specs,
     training_evaluations,
 )
 from impoola.models.agents import build_agent
@@ -45,7 +47,18 @@ def test_release_protocol():
             assert [(e.spec.split, e.keys) for e in general] == [("train", ("train",)), ("test", ("test",))]
             for track in ("efficiency", "finetuning"):
                 assert [e.keys for e in training_evaluations(algo, phase, track, "hard")] == [("train", "test")]
-    assert GREEDY == {"ppo": False, "dqn": True}
+
+
+@pytest.mark.parametrize(("algo", "greedy"), [("ppo", False), ("dqn", True)])
+def test_training_evaluations_sample_for_ppo_and_act_greedily_for_dqn(algo, greedy, monkeypatch):
+    """Facts §4, through what a training run calls: the policy its evaluations play (not the table restated)."""
+    policies = []
+    monkeypatch.setattr(episodes, "agent_policy", lambda agent, device, is_greedy: policies.append(is_greedy))
+    monkeypatch.setattr(episodes, "evaluate_track", lambda *args, **kwargs: episodes.EvalResult(
+        1.0, np.ones(2), np.ones(2), 2, 1.0))
+    agent = build_agent(algo, ModelOptions(encoder="impoola", scale=0.25), 15)
+    evaluate_scores(agent, EnvOptions(env_id="dodgeball"), 1, 2, torch.device("cpu"), algo, "final", 2)
+    assert policies == [greedy]
 
 
 def test_eval_tracks_levels_and_noise():

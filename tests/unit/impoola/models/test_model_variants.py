@@ -46,7 +46,8 @@ def test_table_lists_every_model_with_the_facts_counts():
 
 
 def test_readme_holds_the_generated_table():
-    assert table.markdown() in (ROOT / "README.md").read_text(), "README model table is stale: paste `python -m impoola.models.table`"
+    readme = (ROOT / "README.md").read_text()
+    assert table.markdown() in readme, "README model table is stale: paste `python -m impoola.models.table`"
 
 
 def test_dqn_has_257_fewer_parameters():
