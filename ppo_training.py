@@ -104,6 +104,10 @@ class Args(Checked):
         if batch_size % self.num_minibatches:
             raise ValueError(f"invalid num_minibatches {self.num_minibatches}: it must divide the batch "
                              f"num_envs*num_steps = {batch_size}")
+        if self.norm_adv and batch_size // self.num_minibatches < 2:
+            raise ValueError(f"invalid num_minibatches {self.num_minibatches}: minibatches of "
+                             f"{batch_size // self.num_minibatches} sample; valid: at most {batch_size // 2} with "
+                             "--norm_adv (the advantage std needs 2 samples)")
         if self.total_timesteps < batch_size:
             raise ValueError(f"invalid total_timesteps {self.total_timesteps}; valid: at least one batch "
                              f"(num_envs*num_steps = {batch_size})")

@@ -173,15 +173,21 @@ def check_baseline_model(model: ModelOptions, baselines: BaselineOptions) -> Non
         raise ValueError("invalid redo_mode 'release' with pooling 'depthwise' (its head does not read the units by "
                          "the release's rule); valid: redo_mode dataflow or published, or another pooling")
 
+# Signals a scheduler or a person sends to end a job (preemption notices, SLURM's --signal, Ctrl-C, a closed
+# terminal, a CPU-time limit). Signals a healthy process receives in normal operation (SIGCHLD from an exiting W&B
+# child, SIGPIPE, SIGWINCH, SIGALRM, ...) and those the interpreter or libraries use are not among them.
+PREEMPTION_SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGXCPU")
+
+
 def parse_signal(name: str) -> signal.Signals:
-    """A catchable signal from its name (SIGTERM, TERM, usr2, ...); a one-line ValueError otherwise."""
+    """A preemption signal (PREEMPTION_SIGNALS) from its name (SIGTERM, TERM, usr2, ...); a one-line ValueError
+    otherwise."""
     key = name.strip().upper()
     key = key if key.startswith("SIG") else f"SIG{key}"
-    found = getattr(signal.Signals, key, None) if key.isidentifier() else None
-    if found is None or found in (signal.SIGKILL, signal.SIGSTOP):
-        raise ValueError(f"invalid checkpoint_signals value {name!r}; valid: catchable signal names such as "
-                         "SIGTERM, SIGUSR1, SIGUSR2, SIGINT (not SIGKILL or SIGSTOP)")
-    return found
+    if key not in PREEMPTION_SIGNALS:
+        raise ValueError(f"invalid checkpoint_signals value {name!r}; valid: {', '.join(PREEMPTION_SIGNALS)} "
+                         "(signals that end a job, not ones a running process receives in normal operation)")
+    return signal.Signals[key]
 
 
 @dataclass(frozen=True)
@@ -210,7 +216,8 @@ class RunOptions(Checked):
     keep_checkpoints: Int(1) = 3
     """how many of the newest checkpoints to keep"""
     checkpoint_signals: tuple[str, ...] = CHECKPOINT_SIGNALS
-    """signals that make the run checkpoint at the end of the current iteration and exit with status 3"""
+    """signals that make the run checkpoint at the end of the current iteration and exit with status 3: any of
+    SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGXCPU"""
 
     def check(self) -> None:
         check_name("exp_name", self.exp_name)

@@ -119,6 +119,14 @@ def declared_ranges(cls: type) -> dict[str, Range | None]:
     return ranges
 
 
+@functools.cache
+def needs_values(cls: type) -> dict[str, tuple]:
+    """The list options of `cls` whose default holds values, with it: an empty list there leaves the command
+    nothing to do."""
+    defaults = {f.name: _field_default(f) for f in dataclasses.fields(cls)}
+    return {name: value for name, value in defaults.items() if isinstance(value, tuple) and value}
+
+
 def _range_in(hint: Any) -> Range | None:
     if typing.get_origin(hint) is Annotated:
         return next((m for m in hint.__metadata__ if isinstance(m, Range)), None)
@@ -137,6 +145,10 @@ class Checked:
     """Base of option groups: building one checks every declared range, then the group's own `check()`."""
 
     def __post_init__(self) -> None:
+        for name, default in needs_values(type(self)).items():
+            if getattr(self, name) == ():
+                raise ValueError(f"invalid {name}: an empty list; valid: at least one value (default: "
+                                 f"{' '.join(str(v) for v in default)})")
         for name, valid in declared_ranges(type(self)).items():
             values = getattr(self, name)
             for value in values if isinstance(values, (tuple, list)) else (values,):
