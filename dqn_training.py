@@ -165,9 +165,7 @@ def gradient_steps(k: int, train_frequency: float) -> int:
 def act(q_network: DQNAgent, obs: np.ndarray, epsilon: float, args: Args, device: torch.device) -> np.ndarray:
     """Actions of all envs: one H2D copy of `obs`, one D2H copy of actions (none when all are random)."""
     if args.exploration == "softmax":
-        with torch.inference_mode():
-            probs = torch.softmax(q_network(torch.from_numpy(obs).to(device)) / args.softmax_temperature, dim=-1)
-            return torch.multinomial(probs, 1).squeeze(1).cpu().numpy()
+        return q_network.act(torch.from_numpy(obs).to(device), False, args.softmax_temperature).cpu().numpy()
     explore = rules_for(args.replay_mode).explore(len(obs), epsilon)
     if explore.all():
         return np.random.randint(NUM_ACTIONS, size=len(obs))

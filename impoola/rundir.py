@@ -157,11 +157,14 @@ class RunDir:
 
     # The writer.
     def acquire(self, resume: bool) -> RunDir:
-        """Create the directory (unless resuming one) and take its lock; a one-line RunDirectoryError otherwise."""
+        """Create the directory (unless resuming one; --resume on a new name says it starts it) and take its lock;
+        a one-line RunDirectoryError otherwise."""
         existed = self.path.exists()
         if existed and not self.path.is_dir():
             raise RunDirectoryError(f"run directory {str(self.path)!r} is a file; valid: a directory")
         if not existed:
+            if resume:  # right for launchers that requeue with --resume; a misspelled name should not pass unseen
+                print(f"no run named {self.name} under {str(self.path.parent)!r}: starting it")
             self._make_dirs()
         self._lock()
         if existed and not resume:
