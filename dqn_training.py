@@ -380,8 +380,9 @@ def main(args: Args) -> dict[str, float]:
         save(num_vector_steps)
         final = {}
         if args.eval.num_final_eval_episodes > 0:
+            video = run_dir.video(global_step) if args.eval.capture_video else None
             final.update(evaluate_scores(q_network, env, run.seed, eval_envs, device, "dqn", "final",
-                                         args.eval.num_final_eval_episodes))
+                                         args.eval.num_final_eval_episodes, video))
         final.update(dormant())
         session.checkpoint_or_exit(lambda: None, global_step)  # the last checkpoint is already written
         log.log(final, global_step)
