@@ -41,7 +41,7 @@ from impoola.envs.games import NUM_ACTIONS, check_choice, level_range, normalize
 from impoola.envs.procgen import OBS_SHAPE, ProcgenVecEnv
 from impoola.evaluation.episodes import evaluate_scores
 from impoola.models.agents import DQNAgent, build_agent
-from impoola.options import Checked, Float, Int, Maybe, flat_options
+from impoola.options import Checked, Float, Int, Maybe, flat_options, refuse_unused
 from impoola.performance import compile_agent, configure_torch, prepare_agent, run_headline, select_device
 from impoola.replay import (
     ReplayMemory, available_memory, check_replay_disk, has_snapshot, keep_only, restore_replay, rules_for,
@@ -122,6 +122,12 @@ class Args(Checked):
     def check(self) -> None:
         rules_for(self.replay_mode)
         check_choice("exploration", self.exploration, EXPLORATIONS)
+        if self.exploration == "softmax":
+            refuse_unused(self, ("start_e", "end_e", "exploration_fraction"), "with --exploration egreedy")
+        else:
+            refuse_unused(self, ("softmax_temperature",), "with --exploration softmax")
+        if not self.prioritized:
+            refuse_unused(self, ("alpha", "beta"), "with --prioritized")
         if self.total_timesteps < self.num_envs:
             raise ValueError(f"invalid total_timesteps {self.total_timesteps}; "
                              f"valid: at least num_envs ({self.num_envs})")

@@ -34,7 +34,7 @@ from impoola.envs.procgen import OBS_SHAPE, ProcgenVecEnv
 from impoola.envs.wrappers import RewardNormalizer
 from impoola.evaluation.episodes import evaluate_scores
 from impoola.models.agents import PPOAgent, build_agent
-from impoola.options import Checked, Float, Int, Maybe, flat_options
+from impoola.options import Checked, Float, Int, Maybe, flat_options, refuse_unused
 from impoola.performance import (
     StepTransfer, compile_agent, compiled, configure_torch, prepare_agent, run_headline, select_device,
 )
@@ -100,6 +100,8 @@ class Args(Checked):
 
     def check(self) -> None:
         check_baseline_model(self.model, self.baselines)
+        if not self.normalize_reward:
+            refuse_unused(self, ("reward_clip",), "with --normalize_reward")
         batch_size = self.num_envs * self.num_steps
         if batch_size % self.num_minibatches:
             raise ValueError(f"invalid num_minibatches {self.num_minibatches}: it must divide the batch "

@@ -11,7 +11,7 @@ from typing import Literal
 from impoola.envs.games import DISTRIBUTION_MODES, GAMES, TRACKS, check_choice
 from impoola.models.encoders import ENCODERS, PE_PLACEMENTS
 from impoola.models.heads import HEADS
-from impoola.options import Checked, Float, Int, Maybe
+from impoola.options import Checked, Float, Int, Maybe, refuse_unused
 from impoola.presets import PRESETS
 from impoola.redo import REDO_MODES
 from impoola.rundir import check_name, run_name
@@ -82,6 +82,8 @@ class ModelOptions(Checked):
         pooling = self.resolved_pooling()
         check_choice("pooling", pooling, tuple(sorted(HEADS)))
         check_choice("pe_placement", self.pe_placement, PE_PLACEMENTS)
+        if not self.positional_encoding:
+            refuse_unused(self, ("pe_placement",), "with --positional_encoding")
         if self.pool_size != 1 and pooling not in ("avg", "max"):
             raise ValueError(
                 f"invalid pool_size {self.pool_size!r} for pooling {pooling!r}; valid: 1 (k x k needs avg or max)"
@@ -149,6 +151,10 @@ class BaselineOptions(Checked):
         check_choice("redo_mode", self.redo_mode, REDO_MODES)
         if self.pruning and self.redo:
             raise ValueError("invalid combination --pruning --redo; valid: one baseline per run")
+        if not self.pruning:
+            refuse_unused(self, ("pruning_mode", "pruning_target", "pruning_start", "pruning_end"), "with --pruning")
+        if not self.redo:
+            refuse_unused(self, ("redo_every", "redo_tau", "redo_mode"), "with --redo")
 
     @property
     def suffix(self) -> str:

@@ -14,6 +14,7 @@ import functools
 import math
 import typing
 from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Annotated, Any, TypeVar
 
 import tyro
@@ -160,6 +161,19 @@ class Checked:
 
     def check(self) -> None:
         """Rules between this group's fields (a one-line ValueError); none by default."""
+
+
+def refuse_unused(options: Any, names: Sequence[str], applies: str) -> None:
+    """A one-line ValueError for any of the fields `names` of `options` given a value other than its default,
+    although the run ignores it (`applies`: when it would shape the run, e.g. "with --pruning"); config.json
+    records only what shaped the run."""
+    defaults = {f.name: _field_default(f) for f in dataclasses.fields(options)}
+    for name in names:
+        value = getattr(options, name)
+        if value != defaults[name]:
+            shown = tuple(value) if isinstance(value, list) else value
+            raise ValueError(f"invalid {name} {shown!r}: it applies only {applies}; valid: leave it out "
+                             f"(default {defaults[name]!r}), or {applies.removeprefix('with ')}")
 
 
 def is_group(value: Any) -> bool:
