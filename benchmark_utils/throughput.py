@@ -41,8 +41,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-import dqn_training
-import ppo_training
+from benchmark_utils import training_script
 from benchmark_utils.plain_ppo import plain_ppo_seconds
 from impoola.cli import run_command
 from impoola.config import ModelOptions, PerformanceOptions
@@ -60,6 +59,8 @@ from impoola.ppo import ppo_loss
 from impoola.replay import ReplayMemory
 from impoola.rundir import RunDir, check_output_file
 
+dqn_training = training_script("dqn_training")
+ppo_training = training_script("ppo_training")
 PLAIN = "plain"
 BASELINES = {"ppo": PLAIN, "dqn": "fp32_nchw"}  # DQN has no plain arm: its ratios are to our NCHW float32 loop
 ALIASES = {"compile": "fp32_cl_compile"}
