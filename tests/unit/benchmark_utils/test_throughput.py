@@ -63,3 +63,24 @@ def test_throughput_benchmark_prints_interleaved_medians(algo, tmp_path):
         assert result["loop_s"] > 0 and result["env_s"] > 0 and result["peak_mib"] > 0
         if name != "plain":  # the plain arm is timed as a whole loop only
             assert result["update_s"] > 0 and result["overhead"] > -1
+
+
+@pytest.mark.parametrize("model", [
+    {}, {"extra_stage": True}, {"pooling": "avg", "pool_size": 2}, {"dropout": 0.1},
+    {"positional_encoding": True, "pe_placement": "last"}, {"encoder": "impala", "pooling": "softmoe"},
+    {"encoder": "nature", "cnn_filters": (8, 16, 16, 16), "extra_stage": True}, {"scale": 1.0, "pooling": "max"},
+], ids=str)
+def test_the_real_loop_builds_the_network_its_parts_are_timed_on(model, tmp_path):
+    """Every model option reaches the training scripts' Args: loop and parts measure the same network."""
+    from benchmark_utils.throughput import ThroughputOptions, dqn_args, ppo_args
+    from impoola.config import ModelOptions
+    from impoola.envs.games import NUM_ACTIONS
+    from impoola.models.agents import build_agent
+
+    opts = ThroughputOptions(model=ModelOptions(**model))
+    perf = PerformanceOptions()
+    for kind, args in (("ppo", ppo_args(opts, perf, str(tmp_path))), ("dqn", dqn_args(opts, perf))):
+        assert args.model == opts.model
+        parts, loop = build_agent(kind, opts.model, NUM_ACTIONS), build_agent(kind, args.model, NUM_ACTIONS)
+        assert str(loop) == str(parts)
+        assert {k: v.shape for k, v in loop.state_dict().items()} == {k: v.shape for k, v in parts.state_dict().items()}
