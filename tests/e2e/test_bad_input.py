@@ -233,6 +233,10 @@ CASES = [
     ("benchmark", ["--env_ids", "bigfish", "--command", "python x.py", "--num_seeds", "2", "--seeds", "1"],
      "invalid --num_seeds with --seeds"),
     ("benchmark", ["--env_ids", "bigfish", "--command", "python x.py", "--tag", "a", "b"], "2 tags for 1 commands"),
+    ("benchmark", ["--env_ids", "bigfish", "--command", "python x.py", "--seeds", "1", "1"],
+     "invalid seeds 1 1: seed 1 is given twice; valid: distinct seeds"),
+    ("benchmark", ["--env_ids", "bigfish", "--command", "python x.py", "--seeds"], "invalid seeds: an empty list"),
+    ("ppo", ["--encoder", "nature", "--cnn_filters"], "invalid cnn_filters: an empty list"),
     ("benchmark", ["--env_ids", "bigfish", "--command", "python x.py", "--tag", "a/b"], "invalid name part 'a/b'"),
     ("benchmark", ["--env_ids", "bigfish", "--command", "python x.py", "--backend", "pbs"],
      "invalid choice 'pbs' for argument '--backend'"),
@@ -314,6 +318,18 @@ def snapshot(root: Path) -> dict[str, bytes | None]:
 @pytest.mark.parametrize(("entry", "argv", "message"), CASES,
                          ids=[f"{entry}:{' '.join(argv)[:60]}" for entry, argv, _ in CASES])
 def test_bad_input_is_one_line_exit_2_and_changes_nothing(workspace, capsys, entry, argv, message):
+    assert_refused(workspace, capsys, entry, argv, message)
+
+
+@pytest.mark.parametrize("url", ["http://[", "http://host:port", "api.wandb.ai", "ftp://wandb.example"])
+def test_a_bad_wandb_base_url_is_refused_naming_the_variable(workspace, capsys, monkeypatch, url):
+    monkeypatch.setenv("WANDB_BASE_URL", url)
+    monkeypatch.setenv("WANDB_API_KEY", "k" * 40)  # credentials found: the URL alone is wrong
+    assert_refused(workspace, capsys, "ppo", ["--wandb_mode", "online"], f"invalid WANDB_BASE_URL {url!r}")
+
+
+def assert_refused(workspace: Path, capsys, entry: str, argv: list[str], message: str) -> None:
+    """`entry` with `argv` exits 2 with one `error:` line holding `message`, and the workspace is as it was."""
     before = snapshot(workspace)
     code = ENTRY_POINTS[entry](argv)
     out, err = capsys.readouterr()
