@@ -142,8 +142,15 @@ class RunDir:
         return True
 
     def read_config(self) -> dict[str, Any]:
-        """The run's config.json."""
-        return json.loads(self.config.read_text())
+        """The run's config.json; a one-line ValueError naming the file where it is not a JSON object."""
+        try:
+            config = json.loads(self.config.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ValueError(f"invalid config {str(self.config)!r}: {exc}; valid: the JSON object a run writes") from None
+        if not isinstance(config, dict):
+            raise ValueError(f"invalid config {str(self.config)!r}: a JSON {type(config).__name__}; valid: the JSON "
+                             "object a run writes")
+        return config
 
     def finished_total(self) -> int | None:
         """The total_timesteps in config.json (None without one)."""

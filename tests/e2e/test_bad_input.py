@@ -257,6 +257,12 @@ CASES = [
     ("figures", ["--compare", "ab"], "invalid compare 'ab'; valid: MODEL_X:MODEL_Y"),
     ("figures", ["--num_points", "1"], "invalid num_points 1"),
     ("figures", ["--translation", "missing.csv"], "invalid translation 'missing.csv': no such file"),
+    ("figures", ["--translation", "runs/existing/config.json"], "invalid translation 'runs/existing/config.json'"),
+    ("figures", ["--translation", "bad.csv"], "invalid translation 'bad.csv'"),
+    ("figures", ["--formats", "xyz"], "invalid formats value 'xyz'; valid: eps"),
+    ("figures", ["--source", "runs", "--compare", "a:impoola_s0.5"], "invalid compare: unknown model(s) a"),
+    ("figures", ["--source", "runs", "--models", "nope"], "invalid models: unknown model(s) nope"),
+    ("figures", ["--source", "broken_runs"], "broken_runs/run/config.json': Expecting property name"),
     # throughput benchmarks
     ("validate", ["--num_seeds", "0"], "invalid num_seeds 0"),
     ("validate", ["--total_timesteps", "-5"], "invalid total_timesteps -5"),
@@ -303,6 +309,8 @@ def workspace(tmp_path, monkeypatch) -> Path:
     (tmp_path / "corrupt.pt").write_bytes(b"not a checkpoint")
     (tmp_path / "blocker").write_text("a file where a directory is expected\n")
     (tmp_path / "bad.csv").write_text("model,game\nimpoola_s2,bigfish\n")
+    shutil.copytree(V1 / "v1_ppo", tmp_path / "broken_runs" / "run")
+    (tmp_path / "broken_runs" / "run" / "config.json").write_text("{not json")
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.setenv("NETRC", str(tmp_path / "no_netrc"))
