@@ -121,11 +121,11 @@ def declared_ranges(cls: type) -> dict[str, Range | None]:
 
 
 @functools.cache
-def needs_values(cls: type) -> dict[str, tuple | None]:
-    """The options of `cls` that an empty list misstates, with their defaults: a list whose default holds values
-    (empty, the command has nothing to do) and an optional one (None: the default; empty is neither)."""
+def needs_values(cls: type) -> dict[str, tuple]:
+    """The list options of `cls` whose default holds values, with it: an empty list there leaves the command
+    nothing to do. (An optional list's check says whether empty means something, e.g. --gpus: no GPU.)"""
     defaults = {f.name: _field_default(f) for f in dataclasses.fields(cls)}
-    return {name: value for name, value in defaults.items() if value is None or (isinstance(value, tuple) and value)}
+    return {name: value for name, value in defaults.items() if isinstance(value, tuple) and value}
 
 
 def _range_in(hint: Any) -> Range | None:
@@ -148,8 +148,8 @@ class Checked:
     def __post_init__(self) -> None:
         for name, default in needs_values(type(self)).items():
             if getattr(self, name) == ():
-                shown = "leave the option out" if default is None else f"default: {' '.join(map(str, default))}"
-                raise ValueError(f"invalid {name}: an empty list; valid: at least one value ({shown})")
+                raise ValueError(f"invalid {name}: an empty list; valid: at least one value (default: "
+                                 f"{' '.join(map(str, default))})")
         for name, valid in declared_ranges(type(self)).items():
             values = getattr(self, name)
             for value in values if isinstance(values, (tuple, list)) else (values,):

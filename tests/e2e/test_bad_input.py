@@ -236,7 +236,7 @@ CASES = [
     ("benchmark", ["--env_ids", "bigfish", "--command", "python x.py", "--seeds", "1", "1"],
      "invalid seeds 1 1: seed 1 is given twice; valid: distinct seeds"),
     ("benchmark", ["--env_ids", "bigfish", "--command", "python x.py", "--seeds"], "invalid seeds: an empty list"),
-    ("ppo", ["--encoder", "nature", "--cnn_filters"], "invalid cnn_filters: an empty list"),
+    ("ppo", ["--encoder", "nature", "--cnn_filters"], "invalid cnn_filters (); valid: 3 positive integers"),
     ("benchmark", ["--env_ids", "bigfish", "--command", "python x.py", "--tag", "a/b"], "invalid name part 'a/b'"),
     ("benchmark", ["--env_ids", "bigfish", "--command", "python x.py", "--backend", "pbs"],
      "invalid choice 'pbs' for argument '--backend'"),
