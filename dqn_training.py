@@ -41,7 +41,7 @@ from impoola.envs.games import NUM_ACTIONS, check_choice, level_range, normalize
 from impoola.envs.procgen import OBS_SHAPE, ProcgenVecEnv
 from impoola.evaluation.episodes import evaluate_scores
 from impoola.models.agents import DQNAgent, build_agent
-from impoola.options import Checked, Float, Int, Maybe, flat_options
+from impoola.options import Checked, Float, Int, Maybe, flat_options, refuse_unused
 from impoola.performance import compile_agent, configure_torch, prepare_agent, run_headline, select_device
 from impoola.replay import (
     ReplayMemory, available_memory, check_replay_disk, has_snapshot, keep_only, restore_replay, rules_for,
@@ -122,6 +122,12 @@ class Args(Checked):
     def check(self) -> None:
         rules_for(self.replay_mode)
         check_choice("exploration", self.exploration, EXPLORATIONS)
+        if self.exploration == "softmax":
+            refuse_unused(self, ("start_e", "end_e", "exploration_fraction"), "with --exploration egreedy")
+        else:
+            refuse_unused(self, ("softmax_temperature",), "with --exploration softmax")
+        if not self.prioritized:
+            refuse_unused(self, ("alpha", "beta"), "with --prioritized")
         if self.total_timesteps < self.num_envs:
             raise ValueError(f"invalid total_timesteps {self.total_timesteps}; "
                              f"valid: at least num_envs ({self.num_envs})")
@@ -165,9 +171,7 @@ def gradient_steps(k: int, train_frequency: float) -> int:
 def act(q_network: DQNAgent, obs: np.ndarray, epsilon: float, args: Args, device: torch.device) -> np.ndarray:
     """Actions of all envs: one H2D copy of `obs`, one D2H copy of actions (none when all are random)."""
     if args.exploration == "softmax":
-        with torch.inference_mode():
-            probs = torch.softmax(q_network(torch.from_numpy(obs).to(device)) / args.softmax_temperature, dim=-1)
-            return torch.multinomial(probs, 1).squeeze(1).cpu().numpy()
+        return q_network.act(torch.from_numpy(obs).to(device), False, args.softmax_temperature).cpu().numpy()
     explore = rules_for(args.replay_mode).explore(len(obs), epsilon)
     if explore.all():
         return np.random.randint(NUM_ACTIONS, size=len(obs))
@@ -382,8 +386,9 @@ def main(args: Args) -> dict[str, float]:
         save(num_vector_steps)
         final = {}
         if args.eval.num_final_eval_episodes > 0:
+            video = run_dir.video(global_step) if args.eval.capture_video else None
             final.update(evaluate_scores(q_network, env, run.seed, eval_envs, device, "dqn", "final",
-                                         args.eval.num_final_eval_episodes))
+                                         args.eval.num_final_eval_episodes, video))
         final.update(dormant())
         session.checkpoint_or_exit(lambda: None, global_step)  # the last checkpoint is already written
         log.log(final, global_step)

@@ -60,7 +60,9 @@ def evaluate_checkpoint(
     """Evaluate a checkpoint (file or run directory) and write results.json/results.csv (and videos) to `out`.
 
     The envs are seeded with the run's seed unless `seed` is given; PPO samples its actions and DQN acts
-    greedily (the release's evaluation) unless `greedy` is given. Returns the content of results.json.
+    greedily (the release's evaluation) unless `greedy` is given. DQN with greedy=False samples from
+    softmax(Q / T), T the run's --softmax_temperature (1 by default), recorded as `temperature`. Returns the
+    content of results.json.
     """
     tracks = tuple(parse_choices("track", ",".join(tracks), tuple(EVAL_TRACKS)))
     for name, value in (("num_episodes", num_episodes), ("num_envs", num_envs), ("video_episodes", video_episodes)):
@@ -73,10 +75,11 @@ def evaluate_checkpoint(
     run_track = args.get("track", "generalization")
     seed = int(args.get("seed", 1)) if seed is None else seed
     greedy = GREEDY[kind] if greedy is None else greedy
+    temperature = float(args.get("softmax_temperature", 1.0)) if kind == "dqn" and not greedy else None
     specs = eval_track_specs(list(tracks), run_track, tuple(noise_stds))
     out = check_output_dir("out", out if out is not None else default_out_dir(path, "eval"))
     torch.manual_seed(seed)
-    policy = agent_policy(agent, torch.device(device), greedy=greedy)
+    policy = agent_policy(agent, torch.device(device), greedy, temperature or 1.0)
     results = {}
     for spec in specs:
         result = evaluate_track(policy, env_id, mode, spec, num_episodes=num_episodes, num_envs=num_envs, seed=seed,
@@ -104,7 +107,7 @@ def evaluate_checkpoint(
     summary = {
         "checkpoint": str(path), "run": run_label(path), "env_id": env_id, "distribution_mode": mode,
         "run_track": run_track, "agent_kind": kind, "encoder": args.get("encoder"), "scale": args.get("scale"),
-        "seed": seed, "greedy": greedy, "num_envs": num_envs, "tracks": results,
+        "seed": seed, "greedy": greedy, "temperature": temperature, "num_envs": num_envs, "tracks": results,
     }
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "results.json", summary)
@@ -130,7 +133,8 @@ class EvaluateOptions(Checked):
     seed: Maybe(Int(0, 2**32, high_open=True)) = None
     """env seed (default: the run's seed)"""
     policy: Literal["release", "greedy", "sample"] = "release"
-    """how the agent acts: release (PPO samples, DQN takes the argmax, as the release evaluates), greedy, sample"""
+    """how the agent acts: release (PPO samples, DQN takes the argmax, as the release evaluates), greedy (argmax),
+    sample (PPO from its policy; DQN from softmax(Q / T), T the run's --softmax_temperature, 1 by default)"""
     capture_video: bool = False
     """write videos/<track>.mp4 per track"""
     video_episodes: Int(1, 100) = 1

@@ -36,7 +36,7 @@ from impoola.envs.wrappers import RewardNormalizer
 from impoola.evaluation.episodes import evaluate_scores
 from impoola.models.agents import PPOAgent, build_agent
 from impoola.optim import build_adam
-from impoola.options import Checked, Float, Int, Maybe, flat_options
+from impoola.options import Checked, Float, Int, Maybe, flat_options, refuse_unused
 from impoola.performance import (
     StepTransfer, compile_agent, compiled, configure_torch, prepare_agent, run_headline, select_device,
 )
@@ -108,10 +108,16 @@ class Args(Checked):
 
     def check(self) -> None:
         check_baseline_model(self.model, self.baselines)
+        if not self.normalize_reward:
+            refuse_unused(self, ("reward_clip", "reward_norm_gamma"), "with --normalize_reward")
         batch_size = self.num_envs * self.num_steps
         if batch_size % self.num_minibatches:
             raise ValueError(f"invalid num_minibatches {self.num_minibatches}: it must divide the batch "
                              f"num_envs*num_steps = {batch_size}")
+        if self.norm_adv and batch_size // self.num_minibatches < 2:
+            raise ValueError(f"invalid num_minibatches {self.num_minibatches}: minibatches of "
+                             f"{batch_size // self.num_minibatches} sample; valid: at most {batch_size // 2} with "
+                             "--norm_adv (the advantage std needs 2 samples)")
         if self.total_timesteps < batch_size:
             raise ValueError(f"invalid total_timesteps {self.total_timesteps}; valid: at least one batch "
                              f"(num_envs*num_steps = {batch_size})")

@@ -95,6 +95,12 @@ class BenchmarkOptions(Checked):
         resolve_games(self.env_ids)
         if self.num_seeds is not None and self.seeds is not None:
             raise ValueError("invalid --num_seeds with --seeds; valid: one of them")
+        if self.seeds == ():
+            raise ValueError("invalid seeds: an empty list; valid: at least one seed, or leave --seeds out (1..5)")
+        repeated = [seed for seed in dict.fromkeys(self.seeds or ()) if self.seeds.count(seed) > 1]
+        if repeated:
+            raise ValueError(f"invalid seeds {' '.join(map(str, self.seeds))}: seed {repeated[0]} is given twice; "
+                             "valid: distinct seeds")
         if self.tag is not None and len(self.tag) != len(self.command):
             raise ValueError(f"invalid tag: {len(self.tag)} tags for {len(self.command)} commands; "
                              "valid: one tag per command")

@@ -28,7 +28,7 @@ sleep_idle_threads()
 import torch  # noqa: E402
 from torch.profiler import ProfilerActivity, profile, record_function  # noqa: E402
 
-import ppo_training  # noqa: E402
+from benchmark_utils import training_script  # noqa: E402
 from benchmark_utils.throughput import parse_variant  # noqa: E402
 from impoola.cli import run_command  # noqa: E402
 from impoola.config import EncoderName  # noqa: E402
@@ -36,6 +36,7 @@ from impoola.envs.games import GAMES, check_choice  # noqa: E402
 from impoola.envs.procgen import ProcgenVecEnv  # noqa: E402
 from impoola.options import Checked, Float, Int, from_flat  # noqa: E402
 
+ppo_training = training_script("ppo_training")
 CONV_SHAPE = re.compile(r"mb(\d+)_ic(\d+)oc(\d+)_ih\d+oh(\d+)kh(\d+).*_iw\d+ow(\d+)kw(\d+)")
 PASSES = {"forward_training": "forward", "forward_inference": "forward", "backward_data": "backward input",
           "backward_weights": "backward weight"}

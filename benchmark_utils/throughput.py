@@ -41,8 +41,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-import dqn_training
-import ppo_training
+from benchmark_utils import training_script
 from benchmark_utils.plain_ppo import plain_ppo_seconds
 from impoola.cli import run_command
 from impoola.config import ModelOptions, PerformanceOptions
@@ -52,7 +51,7 @@ from impoola.evaluation.episodes import evaluate_track
 from impoola.evaluation.tracks import GREEDY, EvalSpec
 from impoola.models.agents import agent_policy, build_agent
 from impoola.openmp import OPENMP_ENV, USER_OPENMP_ENV
-from impoola.options import Checked, Int, Maybe, from_flat, replace_flat
+from impoola.options import Checked, Int, Maybe, flat_options, from_flat, replace_flat
 from impoola.performance import (
     compile_agent, compiled, configure_torch, describe_device, native_bf16, prepare_agent,
 )
@@ -60,6 +59,8 @@ from impoola.ppo import ppo_loss
 from impoola.replay import ReplayMemory
 from impoola.rundir import RunDir, check_output_file
 
+dqn_training = training_script("dqn_training")
+ppo_training = training_script("ppo_training")
 PLAIN = "plain"
 BASELINES = {"ppo": PLAIN, "dqn": "fp32_nchw"}  # DQN has no plain arm: its ratios are to our NCHW float32 loop
 ALIASES = {"compile": "fp32_cl_compile"}
@@ -164,10 +165,10 @@ def env_seconds(opts: ThroughputOptions, steps: int) -> float:
 
 
 def perf_fields(perf: PerformanceOptions, opts: ThroughputOptions) -> dict:
-    """The speed and model flags of a training script's Args."""
+    """The speed flags and every model option of a training script's Args: the real loop builds the network its
+    parts are timed on."""
     return dict(precision=perf.precision, channels_last=perf.channels_last, compile=perf.compile,
-                torch_threads=opts.torch_threads, encoder=opts.model.encoder, scale=opts.model.scale,
-                pooling=opts.model.pooling)
+                torch_threads=opts.torch_threads, **flat_options(opts.model))
 
 
 def loop_times(run_dir: Path, steps_per_row: int) -> tuple[float, float]:
@@ -249,14 +250,19 @@ def run_plain(opts: ThroughputOptions, device: torch.device) -> dict:
     return result
 
 
+def dqn_args(opts: ThroughputOptions, perf: PerformanceOptions) -> dqn_training.Args:
+    """dqn_training's Args for the benchmark's shape: 1 + --iterations logged rows, greedy from the start."""
+    return from_flat(dqn_training.Args, env_id=opts.env_id, num_envs=opts.num_envs, batch_size=opts.batch_size,
+                     buffer_size=opts.buffer_size, learning_starts=0, start_e=0.0, end_e=0.0,
+                     log_every=opts.num_steps, wandb_mode="disabled", progress_bar=False, num_eval_episodes=0,
+                     num_final_eval_episodes=0, eval_every_fraction=1.0, procgen_threads=opts.procgen_threads,
+                     cuda=opts.cuda, total_timesteps=opts.num_envs * opts.num_steps * (1 + opts.iterations),
+                     **perf_fields(perf, opts))
+
+
 def run_dqn(opts: ThroughputOptions, perf: PerformanceOptions, device: torch.device) -> dict:
     """Parts alone and the real loop of DQN; times in seconds per vector step (num_envs env steps)."""
-    args = from_flat(dqn_training.Args, env_id=opts.env_id, num_envs=opts.num_envs, batch_size=opts.batch_size,
-                     buffer_size=opts.buffer_size,
-                learning_starts=0, start_e=0.0, end_e=0.0, log_every=opts.num_steps, wandb_mode="disabled",
-                progress_bar=False, num_eval_episodes=0, num_final_eval_episodes=0, eval_every_fraction=1.0,
-                procgen_threads=opts.procgen_threads, cuda=opts.cuda,
-                total_timesteps=opts.num_envs * opts.num_steps * (1 + opts.iterations), **perf_fields(perf, opts))
+    args = dqn_args(opts, perf)
     result = {"steps_per_unit": opts.num_envs, "env_s": env_seconds(opts, opts.num_steps) / opts.num_steps}
     torch.manual_seed(0)
     q_network = prepare_agent(build_agent("dqn", opts.model, NUM_ACTIONS), perf, device)

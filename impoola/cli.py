@@ -25,6 +25,15 @@ def one_line(text: object) -> str:
     return " ".join(str(text).split())
 
 
+def size_text(nbytes: float) -> str:
+    """A size in the largest binary unit that keeps it >= 1 (812 bytes, 23.5 MiB, 11.4 GiB): never `0.0 GiB`."""
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if abs(nbytes) < 1024:
+            return f"{nbytes:.0f} bytes" if unit == "bytes" else f"{nbytes:.1f} {unit}"
+        nbytes /= 1024
+    return f"{nbytes:.1f} PiB"
+
+
 def os_error_message(exc: OSError) -> str:
     """A file-system error as one line naming the path: `cannot write 'runs/x': No space left on device`."""
     reason = exc.strerror or errno.errorcode.get(exc.errno or 0, "") or type(exc).__name__

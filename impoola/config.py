@@ -11,7 +11,7 @@ from typing import Literal
 from impoola.envs.games import DISTRIBUTION_MODES, GAMES, TRACKS, check_choice
 from impoola.models.encoders import ENCODER_INITS, ENCODERS, MAXPOOL_PADDINGS, PE_PLACEMENTS
 from impoola.models.heads import HEADS
-from impoola.options import Checked, Float, Int, Maybe
+from impoola.options import Checked, Float, Int, Maybe, refuse_unused
 from impoola.presets import PRESETS
 from impoola.redo import REDO_MODES
 from impoola.rundir import check_name, run_name
@@ -91,6 +91,8 @@ class ModelOptions(Checked):
         pooling = self.resolved_pooling()
         check_choice("pooling", pooling, tuple(sorted(HEADS)))
         check_choice("pe_placement", self.pe_placement, PE_PLACEMENTS)
+        if not self.positional_encoding:
+            refuse_unused(self, ("pe_placement",), "with --positional_encoding")
         if self.pool_size != 1 and pooling not in ("avg", "max"):
             raise ValueError(
                 f"invalid pool_size {self.pool_size!r} for pooling {pooling!r}; valid: 1 (k x k needs avg or max)"
@@ -162,6 +164,10 @@ class BaselineOptions(Checked):
         check_choice("redo_mode", self.redo_mode, REDO_MODES)
         if self.pruning and self.redo:
             raise ValueError("invalid combination --pruning --redo; valid: one baseline per run")
+        if not self.pruning:
+            refuse_unused(self, ("pruning_mode", "pruning_target", "pruning_start", "pruning_end"), "with --pruning")
+        if not self.redo:
+            refuse_unused(self, ("redo_every", "redo_tau", "redo_mode"), "with --redo")
 
     @property
     def suffix(self) -> str:
@@ -186,15 +192,21 @@ def check_baseline_model(model: ModelOptions, baselines: BaselineOptions) -> Non
         raise ValueError("invalid redo_mode 'release' with pooling 'depthwise' (its head does not read the units by "
                          "the release's rule); valid: redo_mode dataflow or published, or another pooling")
 
+# Signals a scheduler or a person sends to end a job (preemption notices, SLURM's --signal, Ctrl-C, a closed
+# terminal, a CPU-time limit). Signals a healthy process receives in normal operation (SIGCHLD from an exiting W&B
+# child, SIGPIPE, SIGWINCH, SIGALRM, ...) and those the interpreter or libraries use are not among them.
+PREEMPTION_SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGXCPU")
+
+
 def parse_signal(name: str) -> signal.Signals:
-    """A catchable signal from its name (SIGTERM, TERM, usr2, ...); a one-line ValueError otherwise."""
+    """A preemption signal (PREEMPTION_SIGNALS) from its name (SIGTERM, TERM, usr2, ...); a one-line ValueError
+    otherwise."""
     key = name.strip().upper()
     key = key if key.startswith("SIG") else f"SIG{key}"
-    found = getattr(signal.Signals, key, None) if key.isidentifier() else None
-    if found is None or found in (signal.SIGKILL, signal.SIGSTOP):
-        raise ValueError(f"invalid checkpoint_signals value {name!r}; valid: catchable signal names such as "
-                         "SIGTERM, SIGUSR1, SIGUSR2, SIGINT (not SIGKILL or SIGSTOP)")
-    return found
+    if key not in PREEMPTION_SIGNALS:
+        raise ValueError(f"invalid checkpoint_signals value {name!r}; valid: {', '.join(PREEMPTION_SIGNALS)} "
+                         "(signals that end a job, not ones a running process receives in normal operation)")
+    return signal.Signals[key]
 
 
 @dataclass(frozen=True)
@@ -223,7 +235,8 @@ class RunOptions(Checked):
     keep_checkpoints: Int(1) = 3
     """how many of the newest checkpoints to keep"""
     checkpoint_signals: tuple[str, ...] = CHECKPOINT_SIGNALS
-    """signals that make the run checkpoint at the end of the current iteration and exit with status 3"""
+    """signals that make the run checkpoint at the end of the current iteration and exit with status 3: any of
+    SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGXCPU"""
 
     def check(self) -> None:
         check_name("exp_name", self.exp_name)

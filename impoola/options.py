@@ -14,6 +14,7 @@ import functools
 import math
 import typing
 from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Annotated, Any, TypeVar
 
 import tyro
@@ -119,6 +120,14 @@ def declared_ranges(cls: type) -> dict[str, Range | None]:
     return ranges
 
 
+@functools.cache
+def needs_values(cls: type) -> dict[str, tuple]:
+    """The list options of `cls` whose default holds values, with it: an empty list there leaves the command
+    nothing to do. (An optional list's check says whether empty means something, e.g. --gpus: no GPU.)"""
+    defaults = {f.name: _field_default(f) for f in dataclasses.fields(cls)}
+    return {name: value for name, value in defaults.items() if isinstance(value, tuple) and value}
+
+
 def _range_in(hint: Any) -> Range | None:
     if typing.get_origin(hint) is Annotated:
         return next((m for m in hint.__metadata__ if isinstance(m, Range)), None)
@@ -137,6 +146,10 @@ class Checked:
     """Base of option groups: building one checks every declared range, then the group's own `check()`."""
 
     def __post_init__(self) -> None:
+        for name, default in needs_values(type(self)).items():
+            if getattr(self, name) == ():
+                raise ValueError(f"invalid {name}: an empty list; valid: at least one value (default: "
+                                 f"{' '.join(map(str, default))})")
         for name, valid in declared_ranges(type(self)).items():
             values = getattr(self, name)
             for value in values if isinstance(values, (tuple, list)) else (values,):
@@ -148,6 +161,19 @@ class Checked:
 
     def check(self) -> None:
         """Rules between this group's fields (a one-line ValueError); none by default."""
+
+
+def refuse_unused(options: Any, names: Sequence[str], applies: str) -> None:
+    """A one-line ValueError for any of the fields `names` of `options` given a value other than its default,
+    although the run ignores it (`applies`: when it would shape the run, e.g. "with --pruning"); config.json
+    records only what shaped the run."""
+    defaults = {f.name: _field_default(f) for f in dataclasses.fields(options)}
+    for name in names:
+        value = getattr(options, name)
+        if value != defaults[name]:
+            shown = tuple(value) if isinstance(value, list) else value
+            raise ValueError(f"invalid {name} {shown!r}: it applies only {applies}; valid: leave it out "
+                             f"(default {defaults[name]!r}), or {applies.removeprefix('with ')}")
 
 
 def is_group(value: Any) -> bool:

@@ -142,8 +142,15 @@ class RunDir:
         return True
 
     def read_config(self) -> dict[str, Any]:
-        """The run's config.json."""
-        return json.loads(self.config.read_text())
+        """The run's config.json; a one-line ValueError naming the file where it is not a JSON object."""
+        try:
+            config = json.loads(self.config.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ValueError(f"invalid config {str(self.config)!r}: {exc}; valid: the JSON object a run writes") from None
+        if not isinstance(config, dict):
+            raise ValueError(f"invalid config {str(self.config)!r}: a JSON {type(config).__name__}; valid: the JSON "
+                             "object a run writes")
+        return config
 
     def finished_total(self) -> int | None:
         """The total_timesteps in config.json (None without one)."""
@@ -157,11 +164,14 @@ class RunDir:
 
     # The writer.
     def acquire(self, resume: bool) -> RunDir:
-        """Create the directory (unless resuming one) and take its lock; a one-line RunDirectoryError otherwise."""
+        """Create the directory (unless resuming one; --resume on a new name says it starts it) and take its lock;
+        a one-line RunDirectoryError otherwise."""
         existed = self.path.exists()
         if existed and not self.path.is_dir():
             raise RunDirectoryError(f"run directory {str(self.path)!r} is a file; valid: a directory")
         if not existed:
+            if resume:  # right for launchers that requeue with --resume; a misspelled name should not pass unseen
+                print(f"no run named {self.name} under {str(self.path.parent)!r}: starting it")
             self._make_dirs()
         self._lock()
         if existed and not resume:

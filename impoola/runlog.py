@@ -200,8 +200,18 @@ class RunLog:
 
 
 def wandb_base_url() -> str:
-    """The W&B server (WANDB_BASE_URL, default https://api.wandb.ai), without a trailing slash."""
-    return os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai").rstrip("/")
+    """The W&B server (WANDB_BASE_URL, default https://api.wandb.ai), without a trailing slash; a one-line
+    ValueError naming the variable for one that is not an http(s) URL."""
+    url = os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai").rstrip("/")
+    try:
+        parsed = urlparse(url)
+        valid = parsed.scheme in ("http", "https") and bool(parsed.hostname) and (parsed.port or 0) >= 0
+    except ValueError:  # an unclosed IPv6 bracket, a port that is not a number
+        valid = False
+    if not valid:
+        raise ValueError(f"invalid WANDB_BASE_URL {url!r} (environment variable); valid: an http(s) URL such as "
+                         "https://api.wandb.ai, or unset it")
+    return url
 
 
 def wandb_api_key() -> str | None:

@@ -8,8 +8,9 @@ from typing import Any
 
 import torch
 
+from impoola.cli import size_text
 from impoola.config import LoggingOptions, ModelOptions
-from impoola.runlog import wandb_credentials
+from impoola.runlog import wandb_base_url, wandb_credentials
 
 
 def check_buildable(kind: str, model: ModelOptions, num_actions: int) -> None:
@@ -27,13 +28,14 @@ def check_buildable(kind: str, model: ModelOptions, num_actions: int) -> None:
 def check_memory_need(what: str, required: int, available: int, advice: str) -> None:
     """A one-line ValueError when `what` needs more bytes than are available."""
     if required > available:
-        raise ValueError(f"invalid {what}: it needs {required / 2**30:.2f} GiB of memory, "
-                         f"{available / 2**30:.2f} GiB are available; valid: {advice}")
+        raise ValueError(f"invalid {what}: it needs {size_text(required)} of memory, "
+                         f"{size_text(available)} are available; valid: {advice}")
 
 
 def check_wandb(logging: LoggingOptions) -> None:
-    """W&B online needs credentials that need no prompt (the server itself is tried with a timeout later)."""
-    if logging.wandb_mode == "online" and not wandb_credentials():
+    """W&B online needs a valid WANDB_BASE_URL and credentials that need no prompt (the server itself is tried
+    with a timeout later)."""
+    if logging.wandb_mode == "online" and wandb_base_url() and not wandb_credentials():
         raise ValueError("invalid wandb_mode 'online': no W&B credentials (WANDB_API_KEY or `wandb login`); "
                          "valid: offline, disabled, or log in first")
 

@@ -344,12 +344,18 @@ def model_info(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def load_heatmap(path: str | Path) -> pd.DataFrame:
-    """A translation-sensitivity CSV: rows dy=-k..k (index column), columns dx=-k..k (header row)."""
-    frame = pd.read_csv(path, index_col=0)
-    frame.columns = frame.columns.astype(float).astype(int)
-    frame.index = frame.index.astype(int)
+    """A translation-sensitivity CSV: rows dy=-k..k (index column), columns dx=-k..k (header row); a one-line
+    ValueError naming the file otherwise."""
+    valid = "valid: a CSV of analyze.py --what translation, a (2k+1)x(2k+1) matrix with dy and dx labels -k..k"
+    try:
+        frame = pd.read_csv(path, index_col=0)
+        frame.columns = frame.columns.astype(float).astype(int)
+        frame.index = frame.index.astype(int)
+        values = frame.to_numpy(dtype=float)
+    except (ValueError, TypeError, UnicodeDecodeError) as exc:  # not a CSV of numbers (pandas' errors included)
+        raise ValueError(f"invalid translation {str(path)!r}: {exc}; {valid}") from None
     k = (len(frame) - 1) // 2
     expected = list(range(-k, k + 1))
-    if list(frame.index) != expected or list(frame.columns) != expected:
-        raise ValueError(f"{path}: expected a (2k+1)x(2k+1) matrix with dy and dx labels -k..k, got {frame.shape}")
+    if list(frame.index) != expected or list(frame.columns) != expected or not values.size:
+        raise ValueError(f"invalid translation {str(path)!r}: a {frame.shape[0]}x{frame.shape[1]} table; {valid}")
     return frame

@@ -326,9 +326,16 @@ def make_figures(
     formats: Sequence[str] = FORMATS,
     dpi: int = DPI,
 ) -> list[Path]:
-    """Every requested figure (and the tables) of the runs in `table`; figures whose metrics are missing are skipped."""
+    """Every requested figure (and the tables) of the runs in `table`; figures whose metrics are missing are skipped.
+    The models asked for are checked against the table before the first file is written."""
     out = Path(out)
-    models = list(models) if models else stats.model_order(table[table.metric == metric].model.unique())
+    known = stats.model_order(table[table.metric == metric].model.unique())
+    for option, asked in (("models", models or ()), ("compare", [m for pair in compare for m in pair])):
+        unknown = [m for m in dict.fromkeys(asked) if m not in known]
+        if unknown:
+            raise ValueError(f"invalid {option}: unknown model(s) {', '.join(unknown)} (no {metric} in the runs); "
+                             f"valid: {', '.join(known)}")
+    models = list(models) if models else known
     colors = model_colors(models)
     label = metric_label(metric)
     paths: list[Path] = []
@@ -374,14 +381,12 @@ def make_figures(
     return paths
 
 
-def translation_figure(csvs: Sequence[str | Path], out: str | Path, labels: Sequence[str] | None = None,
-                       formats: Sequence[str] = FORMATS) -> list[Path]:
-    """The translation-sensitivity heatmap(s) of CSVs written by the analysis module."""
+def load_translations(csvs: Sequence[str | Path], labels: Sequence[str] | None = None) -> dict[str, pd.DataFrame]:
+    """The translation-sensitivity heatmaps of CSVs written by the analysis module, by title."""
     labels = list(labels) if labels else [Path(path).stem for path in csvs]
     if len(labels) != len(csvs):
-        raise ValueError(f"{len(labels)} translation labels for {len(csvs)} CSVs")
-    frames = {label: data.load_heatmap(path) for label, path in zip(labels, csvs)}
-    return save_figure(plot_heatmaps(frames), out, "translation", formats)
+        raise ValueError(f"invalid translation_labels: {len(labels)} labels for {len(csvs)} CSVs; valid: one each")
+    return {label: data.load_heatmap(path) for label, path in zip(labels, csvs)}
 
 
 def _pair(text: str) -> tuple[str, str]:
@@ -464,6 +469,10 @@ class FiguresOptions(Checked):
         for path in self.translation:
             if not Path(path).is_file():
                 raise ValueError(f"invalid translation {path!r}: no such file; valid: CSVs of analyze.py")
+        supported = FigureCanvasAgg.get_supported_filetypes()
+        for fmt in self.formats:
+            if fmt not in supported:
+                raise ValueError(f"invalid formats value {fmt!r}; valid: {', '.join(sorted(supported))}")
 
 
 def check_source(source: str) -> None:
@@ -484,6 +493,7 @@ def check_source(source: str) -> None:
 def run(args: FiguresOptions) -> list[Path]:
     """Load the runs named by `args`, write the figures and tables and return the written paths."""
     paths: list[Path] = []
+    translations = load_translations(args.translation, args.translation_labels) if args.translation else None
     if args.source:
         metrics = tuple(dict.fromkeys([*data.DEFAULT_METRICS, args.metric, args.train_metric, *args.dormant_metrics]))
         table = data.load_runs(
@@ -491,18 +501,18 @@ def run(args: FiguresOptions) -> list[Path]:
             config=data.parse_filters(args.filter), metrics=metrics, label_keys=args.label_keys,
             finished_only=args.finished_only, cache_dir=args.cache_dir, refresh=args.refresh,
         )
-        if args.export:
-            paths.append(data.save_table(table, args.export))
         paths += make_figures(
             table, args.out, metric=args.metric, train_metric=args.train_metric, models=args.models,
             figures=args.figures, reps=args.reps, seed=args.seed, smoothing=args.smoothing,
             num_points=args.num_points, dormant_metrics=args.dormant_metrics,
             compare=[_pair(pair) for pair in args.compare], show_published=args.published, formats=args.formats,
         )
+        if args.export:
+            paths.insert(0, data.save_table(table, args.export))
     elif "scaling" in args.figures:
         paths += save_figure(plot_scaling(None), args.out, "scaling", args.formats)
-    if args.translation:
-        paths += translation_figure(args.translation, args.out, args.translation_labels, args.formats)
+    if translations:
+        paths += save_figure(plot_heatmaps(translations), args.out, "translation", args.formats)
     return paths
 
 

@@ -57,6 +57,6 @@ def tiny_dqn_run(tmp_path_factory) -> Path:
     from dqn_training import main
 
     output_dir = tmp_path_factory.mktemp("tiny_dqn_runs")
-    args = tiny_dqn_args(output_dir)
+    args = tiny_dqn_args(output_dir, capture_video=True)
     main(args)
     return output_dir / f"{args.env.env_id}__dqn__{args.model_name}__s1"

@@ -141,5 +141,8 @@ def eval_track_specs(tracks: list[str], run_track: str, noise_stds: tuple[float,
     specs: list[EvalSpec] = []
     for name in tracks:
         check_choice("track", name, tuple(EVAL_TRACKS))
-        specs += EVAL_TRACKS[name].specs(name, run_track, noise_stds)
+        added = EVAL_TRACKS[name].specs(name, run_track, noise_stds)
+        if not added:
+            raise ValueError(f"invalid track {name!r} with no noise_stds; valid: at least one noise std")
+        specs += added
     return specs

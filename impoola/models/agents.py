@@ -64,9 +64,12 @@ class DQNAgent(nn.Module):
         return self.q_head(self.encoder(obs))
 
     @torch.inference_mode()
-    def act(self, obs: torch.Tensor, greedy: bool = True) -> torch.Tensor:
-        """Greedy actions (DQN evaluates greedily)."""
-        return self(obs).argmax(-1)
+    def act(self, obs: torch.Tensor, greedy: bool = True, temperature: float = 1.0) -> torch.Tensor:
+        """Greedy actions (DQN evaluates greedily), or actions sampled from softmax(Q / temperature)."""
+        q_values = self(obs)
+        if greedy:
+            return q_values.argmax(-1)
+        return torch.multinomial(torch.softmax(q_values / temperature, dim=-1), 1).squeeze(1)
 
 
 def build_encoder(options: ModelOptions) -> Encoder:
@@ -90,10 +93,12 @@ def count_parameters(module: nn.Module) -> int:
     return int(sum(p.numel() for p in module.parameters()))
 
 
-def agent_policy(agent: PPOAgent | DQNAgent, device: torch.device, greedy: bool):
-    """A numpy-in, numpy-out policy for evaluation: uint8 frames -> actions."""
+def agent_policy(agent: PPOAgent | DQNAgent, device: torch.device, greedy: bool, temperature: float = 1.0):
+    """A numpy-in, numpy-out policy for evaluation: uint8 frames -> actions (a DQN agent that does not act
+    greedily samples from softmax(Q / temperature))."""
+    options = {"temperature": temperature} if isinstance(agent, DQNAgent) else {}
 
     def policy(obs: np.ndarray) -> np.ndarray:
-        return agent.act(torch.from_numpy(obs).to(device), greedy=greedy).cpu().numpy()
+        return agent.act(torch.from_numpy(obs).to(device), greedy=greedy, **options).cpu().numpy()
 
     return policy

@@ -42,6 +42,7 @@ import torch
 from torch import nn
 
 from impoola.models.heads import LATENT_HEADS, HeadSpec, build_head
+from impoola.options import refuse_unused
 
 if TYPE_CHECKING:
     from impoola.config import ModelOptions
@@ -258,7 +259,8 @@ class ImpalaEncoder(Encoder):
 
     @classmethod
     def check_options(cls, options: ModelOptions, pooling: str) -> None:
-        """Every conv layer keeps at least one channel at width scale τ."""
+        """Every conv layer keeps at least one channel at width scale τ; explicit filters are Nature-CNN's."""
+        refuse_unused(options, ("cnn_filters",), "with --encoder nature")
         narrowest = min(int(round(c * options.scale)) for c in IMPALA_CHANNELS)
         if narrowest < 1:
             raise ValueError(f"invalid scale {options.scale!r}: the narrowest conv layer would have {narrowest} "

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from impoola.checkpoint import atomic_write_bytes
+from impoola.cli import size_text
 from impoola.replay.memory import ReplayMemory
 
 SNAPSHOT_PATTERN = re.compile(r"^snapshot_(\d+)$")
@@ -112,6 +113,6 @@ def check_replay_disk(directory: str | Path, nbytes: int) -> None:
         existing = existing.parent
     free, required = shutil.disk_usage(existing).free, 2 * nbytes - held
     if free < required:
-        raise ValueError(f"invalid --save_buffer: the replay memory needs {required / 2**30:.1f} GiB free on "
-                         f"{str(existing)!r} (2 x {nbytes / 2**30:.1f} GiB while saving), {free / 2**30:.1f} GiB are "
+        raise ValueError(f"invalid --save_buffer: the replay memory needs {size_text(required)} free on "
+                         f"{str(existing)!r} (2 x {size_text(nbytes)} while saving), {size_text(free)} are "
                          "free; valid: more free disk, a smaller --buffer_size, or no --save_buffer")

@@ -78,6 +78,8 @@ CASES = [
     ("ppo", ["--num_envs", "many"], "invalid integer 'many'"),
     ("ppo", ["--num_steps", "0"], "invalid num_steps 0"),
     ("ppo", ["--num_minibatches", "3"], "invalid num_minibatches 3: it must divide the batch"),
+    ("ppo", ["--num_envs", "2", "--num_steps", "256", "--num_minibatches", "512"],
+     "invalid num_minibatches 512: minibatches of 1 sample; valid: at most 256 with --norm_adv"),
     ("ppo", ["--update_epochs", "0"], "invalid update_epochs 0"),
     ("ppo", ["--learning_rate", "-1e-3"], "invalid learning_rate -0.001"),
     ("ppo", ["--learning_rate", "inf"], "invalid learning_rate inf"),
@@ -107,7 +109,19 @@ CASES = [
     ("ppo", ["--encoder", "nature", "--cnn_filters", "0", "0", "0"], "invalid cnn_filters (0, 0, 0)"),
     ("ppo", ["--encoder", "nature", "--scale", "5"], "invalid scale 5.0 for encoder 'nature'"),
     ("ppo", ["--encoder", "nature", "--positional_encoding"], "invalid positional_encoding for encoder 'nature'"),
-    ("ppo", ["--pruning_target", "1.5"], "invalid pruning_target 1.5"),
+    ("ppo", ["--encoder", "impoola", "--cnn_filters", "8", "8", "8"],
+     "invalid cnn_filters (8, 8, 8): it applies only with --encoder nature"),
+    ("ppo", ["--pe_placement", "last"], "invalid pe_placement 'last': it applies only with --positional_encoding"),
+    ("ppo", ["--pruning_target", "0.5"], "invalid pruning_target 0.5: it applies only with --pruning"),
+    ("ppo", ["--pruning_mode", "global"], "invalid pruning_mode 'global': it applies only with --pruning"),
+    ("ppo", ["--redo_tau", "0.1"], "invalid redo_tau 0.1: it applies only with --redo"),
+    ("ppo", ["--redo_mode", "published"], "invalid redo_mode 'published': it applies only with --redo"),
+    ("ppo", ["--no-normalize_reward", "--reward_clip", "5"], "invalid reward_clip 5.0: it applies only with"),
+    ("dqn", ["--exploration", "softmax", "--end_e", "0.1"],
+     "invalid end_e 0.1: it applies only with --exploration egreedy"),
+    ("dqn", ["--softmax_temperature", "2"],
+     "invalid softmax_temperature 2.0: it applies only with --exploration softmax"),
+    ("dqn", ["--no-prioritized", "--alpha", "0.6"], "invalid alpha 0.6: it applies only with --prioritized"),
     ("ppo", ["--pruning_start", "0.9", "--pruning_end", "0.1"], "invalid pruning_start/pruning_end 0.9/0.1"),
     ("ppo", ["--pruning", "--redo"], "invalid combination --pruning --redo"),
     ("ppo", ["--redo_every", "0"], "invalid redo_every 0"),
@@ -120,6 +134,9 @@ CASES = [
     ("ppo", ["--keep_checkpoints", "0"], "invalid keep_checkpoints 0"),
     ("ppo", ["--checkpoint_signals", "SIGKILL"], "invalid checkpoint_signals value 'SIGKILL'"),
     ("ppo", ["--checkpoint_signals", "SIGFOO"], "invalid checkpoint_signals value 'SIGFOO'"),
+    ("ppo", ["--checkpoint_signals", "SIGTERM", "SIGCHLD"], "invalid checkpoint_signals value 'SIGCHLD'; valid: SIGTERM"),
+    ("ppo", ["--checkpoint_signals", "SIGPIPE"], "invalid checkpoint_signals value 'SIGPIPE'"),
+    ("ppo", ["--checkpoint_signals", "winch"], "invalid checkpoint_signals value 'winch'"),
     ("ppo", ["--eval_every_fraction", "0"], "invalid eval_every_fraction 0.0"),
     ("ppo", ["--eval_every_fraction", "1.5"], "invalid eval_every_fraction 1.5"),
     ("ppo", ["--num_eval_episodes", "-1"], "invalid num_eval_episodes -1"),
@@ -188,6 +205,9 @@ CASES = [
     ("evaluate", [CKPT, "--num_envs", "0"], "invalid num_envs 0"),
     ("evaluate", [CKPT, "--noise_stds", "0"], "invalid noise_stds 0.0"),
     ("evaluate", [CKPT, "--noise_stds", "nan"], "invalid noise_stds nan"),
+    ("evaluate", [CKPT, "--tracks", "noise", "--noise_stds"], "invalid noise_stds: an empty list; valid: at least one"),
+    ("figures", ["--formats"], "invalid formats: an empty list"),
+    ("ppo", ["--checkpoint_signals"], "invalid checkpoint_signals: an empty list"),
     ("evaluate", [CKPT, "--seed", "-1"], "invalid seed -1"),
     ("evaluate", [CKPT, "--video_episodes", "0"], "invalid video_episodes 0"),
     ("evaluate", [CKPT, "--out", "blocker"], "invalid out 'blocker': 'blocker' is a file"),
@@ -221,6 +241,10 @@ CASES = [
     ("benchmark", ["--env_ids", "bigfish", "--command", "python x.py", "--num_seeds", "2", "--seeds", "1"],
      "invalid --num_seeds with --seeds"),
     ("benchmark", ["--env_ids", "bigfish", "--command", "python x.py", "--tag", "a", "b"], "2 tags for 1 commands"),
+    ("benchmark", ["--env_ids", "bigfish", "--command", "python x.py", "--seeds", "1", "1"],
+     "invalid seeds 1 1: seed 1 is given twice; valid: distinct seeds"),
+    ("benchmark", ["--env_ids", "bigfish", "--command", "python x.py", "--seeds"], "invalid seeds: an empty list"),
+    ("ppo", ["--encoder", "nature", "--cnn_filters"], "invalid cnn_filters (); valid: 3 positive integers"),
     ("benchmark", ["--env_ids", "bigfish", "--command", "python x.py", "--tag", "a/b"], "invalid name part 'a/b'"),
     ("benchmark", ["--env_ids", "bigfish", "--command", "python x.py", "--backend", "pbs"],
      "invalid choice 'pbs' for argument '--backend'"),
@@ -241,6 +265,12 @@ CASES = [
     ("figures", ["--compare", "ab"], "invalid compare 'ab'; valid: MODEL_X:MODEL_Y"),
     ("figures", ["--num_points", "1"], "invalid num_points 1"),
     ("figures", ["--translation", "missing.csv"], "invalid translation 'missing.csv': no such file"),
+    ("figures", ["--translation", "runs/existing/config.json"], "invalid translation 'runs/existing/config.json'"),
+    ("figures", ["--translation", "bad.csv"], "invalid translation 'bad.csv'"),
+    ("figures", ["--formats", "xyz"], "invalid formats value 'xyz'; valid: eps"),
+    ("figures", ["--source", "runs", "--compare", "a:impoola_s0.5"], "invalid compare: unknown model(s) a"),
+    ("figures", ["--source", "runs", "--models", "nope"], "invalid models: unknown model(s) nope"),
+    ("figures", ["--source", "broken_runs"], "broken_runs/run/config.json': Expecting property name"),
     # throughput benchmarks
     ("validate", ["--num_seeds", "0"], "invalid num_seeds 0"),
     ("validate", ["--total_timesteps", "-5"], "invalid total_timesteps -5"),
@@ -287,6 +317,8 @@ def workspace(tmp_path, monkeypatch) -> Path:
     (tmp_path / "corrupt.pt").write_bytes(b"not a checkpoint")
     (tmp_path / "blocker").write_text("a file where a directory is expected\n")
     (tmp_path / "bad.csv").write_text("model,game\nimpoola_s2,bigfish\n")
+    shutil.copytree(V1 / "v1_ppo", tmp_path / "broken_runs" / "run")
+    (tmp_path / "broken_runs" / "run" / "config.json").write_text("{not json")
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.setenv("NETRC", str(tmp_path / "no_netrc"))
@@ -303,6 +335,18 @@ def snapshot(root: Path) -> dict[str, bytes | None]:
 @pytest.mark.parametrize(("entry", "argv", "message"), CASES,
                          ids=[f"{entry}:{' '.join(argv)[:60]}" for entry, argv, _ in CASES])
 def test_bad_input_is_one_line_exit_2_and_changes_nothing(workspace, capsys, entry, argv, message):
+    assert_refused(workspace, capsys, entry, argv, message)
+
+
+@pytest.mark.parametrize("url", ["http://[", "http://host:port", "api.wandb.ai", "ftp://wandb.example"])
+def test_a_bad_wandb_base_url_is_refused_naming_the_variable(workspace, capsys, monkeypatch, url):
+    monkeypatch.setenv("WANDB_BASE_URL", url)
+    monkeypatch.setenv("WANDB_API_KEY", "k" * 40)  # credentials found: the URL alone is wrong
+    assert_refused(workspace, capsys, "ppo", ["--wandb_mode", "online"], f"invalid WANDB_BASE_URL {url!r}")
+
+
+def assert_refused(workspace: Path, capsys, entry: str, argv: list[str], message: str) -> None:
+    """`entry` with `argv` exits 2 with one `error:` line holding `message`, and the workspace is as it was."""
     before = snapshot(workspace)
     code = ENTRY_POINTS[entry](argv)
     out, err = capsys.readouterr()

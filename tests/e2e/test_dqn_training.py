@@ -54,6 +54,9 @@ def test_tiny_run_writes_config_metrics_checkpoints_and_done(tiny_dqn_run):
         assert row["charts/eval_episodes_per_second_train"] > 0 and row["charts/eval_episodes_per_second_test"] > 0
     assert (tiny_dqn_run / "done").exists()
     assert list((tiny_dqn_run / "tb").iterdir())
+    videos = sorted((tiny_dqn_run / "videos").glob("step_*.mp4"))  # --capture_video: one per evaluation, final too
+    assert [v.name for v in videos] == ["step_000000000032.mp4", "step_000000000064.mp4"]
+    assert all(v.stat().st_size > 0 for v in videos)
     assert [p.name for p in list_checkpoints(tiny_dqn_run / "checkpoints")] == [
         "ckpt_000000000032.pt", "ckpt_000000000064.pt"]
 

@@ -15,6 +15,7 @@ from evaluate import main
 from impoola.envs.games import normalized_score
 from impoola.envs.procgen import make_track_env
 from impoola.envs.wrappers import add_pixel_noise
+from support.paths import DATA
 
 
 @pytest.mark.parametrize("policy,greedy", [("greedy", True), ("sample", False)])
@@ -22,6 +23,16 @@ def test_policy_option_chooses_how_the_agent_acts(tiny_checkpoint, tmp_path, pol
     main([str(tiny_checkpoint), "--tracks", "train", "--num_episodes", "1", "--num_envs", "1", "--num_threads", "1",
           "--no-cuda", "--policy", policy, "--out", str(tmp_path)])
     assert json.loads((tmp_path / "results.json").read_text())["greedy"] is greedy
+
+
+def test_dqn_sample_policy_records_its_temperature(tmp_path):
+    """A DQN run (the previous version's) evaluated with --policy sample: softmax(Q / T) at the run's T (the actions
+    themselves: tests/unit/impoola/models/test_agents.py)."""
+    for policy, greedy, temperature in (("sample", False, 1.0), ("release", True, None)):
+        main([str(DATA / "v1_runs" / "v1_dqn"), "--tracks", "train", "--num_episodes", "1", "--num_envs", "1",
+              "--num_threads", "1", "--no-cuda", "--policy", policy, "--out", str(tmp_path / policy)])
+        results = json.loads((tmp_path / policy / "results.json").read_text())
+        assert (results["agent_kind"], results["greedy"], results["temperature"]) == ("dqn", greedy, temperature)
 
 
 def test_cli_writes_results_and_videos(tiny_checkpoint, tmp_path):

@@ -1,13 +1,21 @@
-"""Every module imports on its own, and the first-party import graph has no cycle (lazy imports included)."""
+"""Every module imports on its own, the first-party import graph has no cycle (lazy imports included), and every
+third-party import of the packages is a dependency pyproject.toml declares (`pip install .` gives what they import)."""
 
 from __future__ import annotations
 
 import ast
+import importlib.metadata
 import os
+import re
 import subprocess
 import sys
+import shutil
 import textwrap
+import tomllib
+import venv
 from pathlib import Path
+
+import pytest
 
 from support.paths import ROOT
 
@@ -133,3 +141,74 @@ def test_every_module_imports_on_its_own():
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,
                             env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# Declared for what an import loads indirectly: torch.utils.tensorboard needs the tensorboard distribution, and
+# imageio-ffmpeg 0.3 (gym3 needs < 0.4) imports pkg_resources without declaring setuptools (gone in setuptools 81).
+INDIRECT_DEPENDENCIES = {"tensorboard", "setuptools"}
+# Modules that import the training scripts, which only a source checkout has: installed, they refuse in one line.
+NEED_THE_SCRIPTS = {"benchmark_utils.throughput", "benchmark_utils.op_profile"}
+
+
+def normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def declared_dependencies() -> set[str]:
+    """The distribution names of pyproject.toml's [project].dependencies."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    return {normalized(re.match(r"[A-Za-z0-9_.-]+", requirement).group()) for requirement in project["dependencies"]}
+
+
+def imported_distributions() -> dict[str, set[str]]:
+    """Distribution -> the package modules importing it (third-party imports only; the standard library is not)."""
+    modules = first_party_modules()
+    own = {name.split(".")[0] for name in modules}
+    owners = importlib.metadata.packages_distributions()
+    found: dict[str, set[str]] = {}
+    for module, path in modules.items():
+        if module.split(".")[0] in SCRIPTS:
+            continue  # the scripts are not in the installed packages
+        for name in imported_names(ast.parse(path.read_text()), module, path.name == "__init__.py"):
+            top = name.split(".")[0]
+            if top and top not in own and top not in sys.stdlib_module_names and top != "__future__":
+                assert top in owners, f"{module} imports {top}, which no installed distribution provides"
+                for distribution in owners[top]:
+                    found.setdefault(normalized(distribution), set()).add(module)
+    return found
+
+
+def test_every_third_party_import_of_the_packages_is_a_declared_dependency():
+    imported, declared = imported_distributions(), declared_dependencies()
+    assert {"torch", "numpy", "tyro", "procgen-mirror", "pillow"} <= set(imported)
+    missing = {dist: sorted(modules) for dist, modules in imported.items() if dist not in declared}
+    assert not missing, f"imported but not in pyproject.toml's dependencies: {missing}"
+    assert declared - set(imported) == INDIRECT_DEPENDENCIES  # nothing declared that nothing needs
+
+
+@pytest.mark.slow
+def test_pip_install_into_a_fresh_venv_imports_every_module(tmp_path):
+    """`pip install .` (torch pinned to its CPU-sized wheel) in a venv without this one's packages: every package
+    module imports from another folder, and benchmark_utils, installed without the scripts, refuses in one line."""
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md", "LICENSE", *PACKAGES):
+        copy = shutil.copytree if (ROOT / name).is_dir() else shutil.copy2
+        copy(ROOT / name, source / name)
+    venv.create(tmp_path / "venv", with_pip=True)
+    python = str(tmp_path / "venv" / "bin" / "python")
+    install = subprocess.run([python, "-m", "pip", "install", "-q", "torch==2.13.0", str(source)],
+                             capture_output=True, text=True, timeout=3000)
+    assert install.returncode == 0, install.stderr[-3000:]
+    modules = sorted(name for name in first_party_modules()
+                     if name.split(".")[0] in PACKAGES and name not in NEED_THE_SCRIPTS)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    script = f"import importlib; [importlib.import_module(m) for m in {modules!r}]; print('imported')"
+    result = subprocess.run([python, "-c", script], cwd=elsewhere, capture_output=True, text=True, timeout=600,
+                            env={"PATH": os.environ["PATH"], "HOME": str(tmp_path)})
+    assert result.stdout.strip() == "imported", result.stderr[-3000:]
+    refused = subprocess.run([python, "-m", "benchmark_utils.throughput", "--help"], cwd=elsewhere, capture_output=True,
+                             text=True, timeout=600, env={"PATH": os.environ["PATH"], "HOME": str(tmp_path)})
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr[-3000:]
+    assert refused.stderr.startswith("error: cannot import dqn_training: the benchmarks need the training scripts")

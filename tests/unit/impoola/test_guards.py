@@ -25,10 +25,16 @@ def test_stop_flag_uses_the_configured_signals_and_restores_handlers():
     assert signal.getsignal(signal.SIGUSR1) == before
 
 
-@pytest.mark.parametrize("name", ["SIGKILL", "STOP", "SIGFOO", "9", ""])
-def test_uncatchable_or_unknown_signals_are_rejected(name):
+@pytest.mark.parametrize("name", ["SIGKILL", "STOP", "SIGFOO", "9", "", "SIGCHLD", "pipe", "SIGWINCH", "SIGURG",
+                                  "SIGCONT", "SIGALRM", "SIGPROF", "SIGVTALRM", "SIGIO", "SIGPOLL", "SIGSEGV"])
+def test_signals_other_than_preemption_notices_are_rejected(name):
     with pytest.raises(ValueError, match=f"invalid checkpoint_signals value {name!r}"):
         parse_signal(name)
+
+
+@pytest.mark.parametrize("name", ["SIGTERM", "int", "hup", "SIGQUIT", "usr1", "SIGUSR2", "SIGXCPU"])
+def test_preemption_signals_are_accepted(name):
+    assert parse_signal(name).name.endswith(name.upper().removeprefix("SIG"))
 
 
 def test_finite_guard_passes_finite_values_and_stops_on_nan(tmp_path, capsys):

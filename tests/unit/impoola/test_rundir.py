@@ -160,3 +160,11 @@ def test_a_previous_versions_runs_load_and_resume_with_a_changed_learning_rate_a
     assert [row["global_step"] for row in rows][-2:] == [96, 96]
     assert rows[-2]["charts/learning_rate"] == pytest.approx(8e-3)  # what config.json says is what ran
     assert [p.name for p in list_checkpoints(tmp_path / "v1_ppo" / "checkpoints")] == ["ckpt_000000000096.pt"]
+
+
+def test_resume_on_a_name_that_does_not_exist_says_it_starts_it_in_one_line(tmp_path, capsys):
+    RunDir(tmp_path, "typo").acquire(resume=True).release()
+    assert capsys.readouterr().out == f"no run named typo under {str(tmp_path)!r}: starting it\n"
+    RunDir(tmp_path, "typo").acquire(resume=True).release()  # it exists now: continued without the line
+    RunDir(tmp_path, "fresh").acquire(resume=False).release()
+    assert capsys.readouterr().out == ""

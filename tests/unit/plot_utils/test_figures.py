@@ -47,7 +47,9 @@ def test_cli_writes_every_figure(runs_dir: Path, tmp_path: Path, capsys: pytest.
 def test_cli_errors_are_one_line(runs_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert figures.main(["--source", str(runs_dir), "--out", str(tmp_path), "--models", "nature_s9"]) == 2
     assert capsys.readouterr().err.strip().splitlines() == [
-        "error: no values of 'scores/normalized_score_test' in the table for models ['nature_s9']"]
+        "error: invalid models: unknown model(s) nature_s9 (no scores/normalized_score_test in the runs); valid: "
+        "impala_s1, impoola_s1"]
+    assert not list(tmp_path.iterdir())  # nothing written before the refusal
     assert figures.main(["--source", "wandb", "--out", str(tmp_path)]) == 2
 
 

@@ -69,6 +69,8 @@ def test_eval_tracks_levels_and_noise():
     assert [s.levels("hard") for s in eval_track_specs(["train", "test"], "efficiency", ())] == [(0, 0), (0, 0)]
     with pytest.raises(ValueError, match="invalid noise_stds value 0"):
         eval_track_specs(["noise"], "generalization", (0.0,))
+    with pytest.raises(ValueError, match="invalid track 'noise' with no noise_stds"):
+        eval_track_specs(["train", "noise"], "generalization", ())
     with pytest.raises(ValueError, match="invalid track 'blur'; valid: train, test, finetuning, noise"):
         eval_track_specs(["blur"], "generalization", ())
     with pytest.raises(ValueError, match="invalid noise_std -1"):

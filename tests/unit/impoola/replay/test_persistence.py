@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -114,5 +115,13 @@ def test_disk_check_passes_small_memories_and_stops_huge_ones(tmp_path):
     mem, _ = filled()
     save_snapshot(mem, tmp_path / "replay")
     check_replay_disk(tmp_path / "replay", mem.nbytes)
-    with pytest.raises(ValueError, match=r"^invalid --save_buffer: the replay memory needs .* GiB free on"):
+    with pytest.raises(ValueError, match=r"^invalid --save_buffer: the replay memory needs 2048.0 PiB free on"):
         check_replay_disk(tmp_path / "new_run" / "replay", 2**60)
+
+
+def test_disk_check_on_a_small_disk_shows_sizes_in_a_unit_that_shows_them(tmp_path, monkeypatch):
+    monkeypatch.setattr("impoola.replay.persistence.shutil.disk_usage", lambda path: SimpleNamespace(free=3 * 2**20))
+    with pytest.raises(ValueError) as info:
+        check_replay_disk(tmp_path / "replay", 5 * 2**20 + 2**19)
+    assert "needs 11.0 MiB free on" in str(info.value) and "(2 x 5.5 MiB while saving), 3.0 MiB are free" in str(
+        info.value)
