@@ -259,7 +259,8 @@ def main(args: Args) -> dict[str, float]:
                 "next_eval_step": next_eval_step, "elapsed": elapsed,
                 "reward_normalizer": reward_normalizer.state_dict(), "env_state": envs.get_state(),
                 "next_obs": next_obs_np, "next_done": next_done_np, "rng": rng_state(),
-                "metrics_rows": log.rows, "recent_returns": list(recent_returns), "recent_lengths": list(recent_lengths),
+                "metrics_rows": log.rows, "recent_returns": list(recent_returns),
+                "recent_lengths": list(recent_lengths),
                 "last_obs": dormant_batch("ppo", batch["obs"]) if iteration == num_iterations else None,
             }, keep=run.keep_checkpoints)
 

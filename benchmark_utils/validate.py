@@ -1,7 +1,8 @@
 """Does this installation learn as published? PPO runs compared with OpenAI's train-procgen runs, update by update.
 
     python -m benchmark_utils.validate --env_id fruitbot --total_timesteps 196608
-    python -m benchmark_utils.validate --compare_only runs/validate/fruitbot__train_procgen__impala_s1_samepool_glorot__s1
+    python -m benchmark_utils.validate --compare_only \
+        runs/validate/fruitbot__train_procgen__impala_s1_samepool_glorot__s1
 
 It runs ppo_training.py with `--preset train-procgen` (what openai/train-procgen computed: easy, 200 levels,
 Impala-CNN τ=1 with flatten, TF's max-pool padding and initialisation, γ 0.999, lr 5e-4 with TF's Adam ε, rewards

@@ -146,7 +146,8 @@ class RunDir:
         try:
             config = json.loads(self.config.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ValueError(f"invalid config {str(self.config)!r}: {exc}; valid: the JSON object a run writes") from None
+            raise ValueError(f"invalid config {str(self.config)!r}: {exc}; "
+                             "valid: the JSON object a run writes") from None
         if not isinstance(config, dict):
             raise ValueError(f"invalid config {str(self.config)!r}: a JSON {type(config).__name__}; valid: the JSON "
                              "object a run writes")

@@ -171,7 +171,8 @@ def test_maxpool_padding_shapes_and_channels_last():
 
 
 def layer_weights(agent):
-    return [(name, module) for name, module in agent.encoder.named_modules() if isinstance(module, (nn.Conv2d, nn.Linear))]
+    return [(name, module) for name, module in agent.encoder.named_modules()
+            if isinstance(module, (nn.Conv2d, nn.Linear))]
 
 
 def test_glorot_init_per_layer_statistics():
