@@ -151,7 +151,10 @@ def test_a_previous_versions_runs_load_and_resume_with_a_changed_learning_rate_a
     assert "warning: resuming with changed args: total_timesteps 64 (checkpoint) vs 96 (now); learning_rate 0.001" \
         in capsys.readouterr().err
     config = json.loads((tmp_path / "v1_ppo" / "config.json").read_text())
-    assert set(config) == set(old_config) | {"preset", "redo_mode"}  # the same keys plus the newer options
+    assert set(config) == set(old_config) | {"preset", "redo_mode", "maxpool_padding", "encoder_init",
+                                             "adam_eps_form", "reward_norm_gamma"}  # plus the newer options
+    assert (config["maxpool_padding"], config["encoder_init"], config["adam_eps_form"], config["reward_norm_gamma"]) \
+        == ("symmetric", "torch", "torch", None)  # resumed with the numerics it ran with
     changed = {key for key in old_config if config[key] != old_config[key]}
     assert changed == {"total_timesteps", "learning_rate", "base_learning_rate", "num_iterations", "resume",
                        "output_dir", "checkpoint_every"}
