@@ -23,6 +23,8 @@ import math
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
 
 from impoola.openmp import sleep_idle_threads
 
@@ -33,28 +35,24 @@ import torch  # noqa: E402
 
 from impoola.analysis.dormant import dormant_batch, dormant_metrics
 from impoola.analysis.stats import network_stats
-from impoola.checkpoint import load_resume_checkpoint, load_state_strict, save_checkpoint
-from impoola.cli import run_command, user_errors
+from impoola.checkpoint import load_state_strict
+from impoola.cli import run_command
 from impoola.config import EnvOptions, EvalOptions, LoggingOptions, ModelOptions, PerformanceOptions, RunOptions
-from impoola.dqn import dqn_loss
-from impoola.envs.games import NUM_ACTIONS, check_choice, level_range, normalized_score
+from impoola.dqn import LOSS_KEYS, dqn_loss
+from impoola.envs.games import NUM_ACTIONS, check_choice
 from impoola.envs.procgen import OBS_SHAPE, ProcgenVecEnv
 from impoola.evaluation.episodes import evaluate_scores
 from impoola.models.agents import DQNAgent, build_agent
-from impoola.options import Checked, Float, Int, Maybe, flat_options, refuse_unused
-from impoola.performance import compile_agent, configure_torch, prepare_agent, run_headline, select_device
+from impoola.options import Checked, Float, Int, Maybe, refuse_unused
+from impoola.performance import compile_agent, prepare_agent, run_headline
 from impoola.replay import (
-    ReplayMemory, available_memory, check_replay_disk, has_snapshot, keep_only, restore_replay, rules_for,
-    save_snapshot,
+    ReplayMemory, check_replay_disk, has_snapshot, keep_only, restore_replay, rules_for, save_snapshot,
 )
-from impoola.rundir import RunDir, check_output_dir
-from impoola.runlog import RunLog
-from impoola.seeding import rng_state, seed_everything, set_rng_state
-from impoola.session import TrainingSession, checkpoint_due
-from impoola.startup import check_buildable, check_memory_need, check_resume, check_wandb
+from impoola.session import checkpoint_due
+from impoola.training_run import MemoryNeed, training_run
+from impoola.training_state import EpisodeStats, TrainingState
 
 EXPLORATIONS = ("egreedy", "softmax")
-LOSS_KEYS = ("losses/td_loss", "losses/q_values")
 
 
 @dataclass(frozen=True)
@@ -145,6 +143,15 @@ class Args(Checked):
         """Short model name, e.g. impoola_s2."""
         return self.model.model_name
 
+    @property
+    def num_vector_steps(self) -> int:
+        return self.total_timesteps // self.num_envs
+
+    @property
+    def total_steps(self) -> int:
+        """The env steps the run takes: whole vectorized steps."""
+        return self.num_vector_steps * self.num_envs
+
 
 def replay_bytes(args: Args) -> int:
     """Bytes the replay memory will allocate."""
@@ -161,6 +168,11 @@ def base_learning_rate(args: Args) -> float:
 def linear_schedule(start: float, end: float, duration: float, t: float) -> float:
     """`start` moving linearly to `end` over `duration` steps, then `end`."""
     return end if t >= duration else start + (end - start) * t / duration
+
+
+def epsilon_at(args: Args, global_step: int) -> float:
+    """ε at `global_step`: start_e moving linearly to end_e over exploration_fraction of the run."""
+    return linear_schedule(args.start_e, args.end_e, args.exploration_fraction * args.total_steps, global_step)
 
 
 def gradient_steps(k: int, train_frequency: float) -> int:
@@ -210,132 +222,116 @@ def update_target(target_network: DQNAgent, q_network: DQNAgent, tau: float) -> 
             target.copy_(online)
 
 
+@dataclass(eq=False, kw_only=True)
+class DQNState(TrainingState):
+    """DQN's checkpointed state: the shared one, the target network, the last vector step, the learning vector steps
+    (they time the gradient steps) and, with --save_buffer, the replay memory's snapshot beside the checkpoint."""
+
+    agent_kind: ClassVar[str] = "dqn"
+    agent_name: ClassVar[str] = "Q network"
+    target_network: DQNAgent
+    vector_step: int = 0
+    learning_vector_steps: int = 0
+    replay: ReplayMemory
+    replay_dir: Path | None = None
+    """where the replay memory is saved with each checkpoint (--save_buffer), else None"""
+    replay_snapshot: str | None = None
+
+    def before_checkpoint(self) -> None:
+        # The replay snapshot is written first, then the checkpoint naming it, then older snapshots go: a kill
+        # anywhere in between leaves the newest checkpoint with its snapshot.
+        self.replay_snapshot = save_snapshot(self.replay, self.replay_dir) if self.replay_dir is not None else None
+
+    def after_checkpoint(self) -> None:
+        if self.replay_dir is not None:
+            keep_only(self.replay_dir, self.replay_snapshot)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "target_network": self.target_network.state_dict(),
+                "vector_step": self.vector_step, "epsilon": epsilon_at(self.args, self.global_step),
+                "learning_vector_steps": self.learning_vector_steps, "replay_snapshot": self.replay_snapshot}
+
+    def load_state_dict(self, payload: dict[str, Any]) -> None:
+        super().load_state_dict(payload)
+        load_state_strict(self.target_network, payload["target_network"], f"{self.args.model_name} target network")
+        self.vector_step = payload["vector_step"]
+        self.learning_vector_steps = payload.get("learning_vector_steps", 0)
+
+
 def main(args: Args) -> dict[str, float]:
-    env, model, run = args.env, args.model, args.run
-    num_vector_steps = args.total_timesteps // args.num_envs
-    total_steps = num_vector_steps * args.num_envs
-    eval_interval = args.eval.eval_every_fraction * total_steps
-    exploration_steps = args.exploration_fraction * total_steps
+    env, run, num_vector_steps = args.env, args.run, args.num_vector_steps
+    eval_interval = args.eval.eval_every_fraction * args.total_steps
     target_every = math.ceil(args.target_network_frequency / args.num_envs)
-    eval_envs = args.eval.num_eval_envs or args.num_envs
-    # Start-up: every check before the run directory is taken; a failure after it removes what it created.
-    with user_errors():
-        check_wandb(args.logging)
-        check_buildable("dqn", model, NUM_ACTIONS)
-        memory_bytes = replay_bytes(args)
-        check_memory_need("buffer_size", memory_bytes, available_memory(), "a smaller --buffer_size or free memory")
-        check_output_dir("output_dir", run.output_dir)
-        run_dir = RunDir(run.output_dir, run.resolved_run_name(env.env_id, args.model_name))
-        if args.save_buffer:
-            check_replay_disk(run_dir.replay, memory_bytes)
-        run_dir.acquire(run.resume)
-    with TrainingSession(run_dir, run.checkpoint_signals) as session:
-        with user_errors(), run_dir.starting():
-            if run_dir.release_if_done(args.total_timesteps):
+    memory = MemoryNeed("buffer_size", replay_bytes(args), "a smaller --buffer_size or free memory")
+    check_disk = (lambda run_dir: check_replay_disk(run_dir.replay, memory.required)) if args.save_buffer else None
+    with training_run(args, "dqn", args.total_steps, memory, check_disk) as training:
+        with training.starting():  # until the loop: a failure removes what the run created
+            if training.complete:
                 return {}
-            # --resume continues from the newest checkpoint; a run killed before its first one starts afresh.
-            checkpoint = load_resume_checkpoint(
-                run_dir.path, flat_options(args), "dqn",
-                prefer=has_snapshot(run_dir.replay) if args.save_buffer else None,
-                check=lambda payload: check_resume(payload, total_steps, args.total_timesteps),
-            ) if run.resume else None
-            device = select_device(run.cuda)
-            configure_torch(args.speed, device)
-            seed_everything(run.seed, run.torch_deterministic)
+            replay_dir = training.dir.replay
+            checkpoint = training.resume_checkpoint(prefer=has_snapshot(replay_dir) if args.save_buffer else None)
+            device = training.device()
 
-            # Environments: the training levels of the track.
-            start_level, num_levels = level_range(env.track, env.distribution_mode, "train")
-            envs = session.own(ProcgenVecEnv(env.env_id, args.num_envs, env.distribution_mode, start_level,
-                                             num_levels, seed=run.seed, num_threads=env.procgen_threads))
+            envs = training.training_envs(ProcgenVecEnv)  # the training levels of the track
 
-            q_network = prepare_agent(build_agent("dqn", model, NUM_ACTIONS), args.speed, device)  # channels-last, bf16
+            q_network = prepare_agent(build_agent("dqn", args.model, NUM_ACTIONS), args.speed, device)  # channels-last
             target_network = copy.deepcopy(q_network).requires_grad_(False)
             learning_rate = base_learning_rate(args)
             optimizer = torch.optim.Adam(q_network.parameters(), lr=learning_rate, eps=1e-5)
             rb = ReplayMemory(args.buffer_size, args.num_envs, envs.single_observation_space.shape, args.n_step,
                               args.gamma, args.replay_mode, args.prioritized, args.alpha, args.beta, device=device,
                               seed=run.seed)
-
-            global_step, start_vector_step, next_eval_step, elapsed = 0, 0, eval_interval, 0.0
-            obs_np, _ = envs.reset()
+            state = DQNState(args=args, device=device, agent=q_network, optimizer=optimizer,
+                             learning_rate=learning_rate, envs=envs, obs=envs.reset()[0], next_eval_step=eval_interval,
+                             target_network=target_network, replay=rb,
+                             replay_dir=replay_dir if args.save_buffer else None)
             if checkpoint is not None:
-                load_state_strict(q_network, checkpoint["agent"], f"{args.model_name} Q network")
-                load_state_strict(target_network, checkpoint["target_network"], f"{args.model_name} target network")
-                optimizer.load_state_dict(checkpoint["optimizer"])
-                optimizer.param_groups[0]["lr"] = learning_rate  # a changed --learning_rate applies (and is recorded)
-                envs.set_state(checkpoint["env_state"])
-                obs_np = checkpoint["next_obs"]
-                global_step, next_eval_step = checkpoint["global_step"], checkpoint["next_eval_step"]
-                start_vector_step, elapsed = checkpoint["vector_step"], checkpoint["elapsed"]
-                set_rng_state(checkpoint["rng"])
+                state.load_state_dict(checkpoint)
             # With --save_buffer the memory comes back from the snapshot the checkpoint names (other leftovers are
-            # deleted); a refilled memory waits for learning_starts again.
-            restored = args.save_buffer and restore_replay(rb, run_dir.replay, checkpoint)
-            learning_start_step = (0 if restored else global_step) + args.learning_starts
+            # deleted); a refilled memory waits for learning_starts again and counts its learning steps afresh.
+            restored = args.save_buffer and restore_replay(rb, replay_dir, checkpoint)
+            learning_start_step = (0 if restored else state.global_step) + args.learning_starts
+            if not restored:
+                state.learning_vector_steps = 0
+            log = training.open_log(state, device, num_vector_steps=num_vector_steps,
+                                    target_update_every_vector_steps=target_every, base_learning_rate=learning_rate,
+                                    replay_bytes=memory.required)
 
-            config = {**flat_options(args), "run_name": run_dir.name, "model_name": args.model_name,
-                      "num_vector_steps": num_vector_steps, "target_update_every_vector_steps": target_every,
-                      "base_learning_rate": learning_rate, "replay_bytes": memory_bytes, "device": str(device)}
-            logging = args.logging
-            log = session.own(RunLog(
-                run_dir, config, total_steps, logging.wandb_mode, logging.wandb_project, logging.wandb_entity,
-                (args.model_name, env.env_id, env.track, *logging.wandb_tags), start_step=global_step,
-                progress=logging.progress_bar,
-                keep_rows=checkpoint.get("metrics_rows") if checkpoint is not None else 0))
-
-        def save(vector_step: int) -> None:
-            # With --save_buffer the replay snapshot is written first, then the checkpoint naming it, then older
-            # snapshots go: a kill anywhere in between leaves the newest checkpoint with its snapshot.
-            log.sync()
-            snapshot = save_snapshot(rb, run_dir.replay) if args.save_buffer else None
-            save_checkpoint(run_dir.checkpoints, global_step, {
-                "agent": q_network.state_dict(), "target_network": target_network.state_dict(),
-                "optimizer": optimizer.state_dict(), "args": flat_options(args), "agent_kind": "dqn",
-                "num_actions": NUM_ACTIONS, "global_step": global_step, "vector_step": vector_step,
-                "epsilon": linear_schedule(args.start_e, args.end_e, exploration_steps, global_step),
-                "next_eval_step": next_eval_step, "elapsed": elapsed, "env_state": envs.get_state(), "next_obs": obs_np,
-                "rng": rng_state(), "metrics_rows": log.rows, "learning_vector_steps": learning_vector_steps,
-                "replay_snapshot": snapshot,
-            }, keep=run.keep_checkpoints)
-            if args.save_buffer:
-                keep_only(run_dir.replay, snapshot)
+        def evaluate(phase: str, num_episodes: int) -> dict[str, float]:
+            """Greedy evaluation episodes in `phase`; with --capture_video an episode's video (the final one too)."""
+            video = training.dir.video(state.global_step) if args.eval.capture_video else None
+            return evaluate_scores(q_network, env, run.seed, args.eval.num_eval_envs or args.num_envs, device, "dqn",
+                                   phase, num_episodes, video)
 
         def dormant() -> dict[str, float]:
             """Dormant neurons on the current observations of the first 32 envs."""
-            return dormant_metrics(q_network, dormant_batch("dqn", torch.from_numpy(obs_np)).to(device))
+            return dormant_metrics(q_network, dormant_batch("dqn", torch.from_numpy(state.obs)).to(device))
 
         if checkpoint is None:
-            log.log({**network_stats(q_network, device), **dormant()}, global_step)
+            log.log({**network_stats(q_network, device), **dormant()}, state.global_step)
         for network in (q_network, target_network):  # after network_stats: torchinfo's hooks must not be compiled in
             compile_agent(network, args.speed, device)
         log.headline(run_headline(device, args.speed, args.model_name, q_network, envs.num_threads))
-
-        guard = session.guard(q_network, LOSS_KEYS)
-        start_time = time.time() - elapsed
-        interval_start, interval_start_step = time.time(), global_step
-        episode_returns, episode_lengths = [], []
-        loss_sums, num_updates = torch.zeros(2, device=device), 0
-        learning_vector_steps = checkpoint["learning_vector_steps"] if restored else 0
-        for vector_step in range(start_vector_step + 1, num_vector_steps + 1):
-            epsilon = linear_schedule(args.start_e, args.end_e, exploration_steps, global_step)
+        guard = training.session.guard(q_network, LOSS_KEYS)
+        start_time = time.time() - state.elapsed
+        interval_start, interval_start_step = time.time(), state.global_step
+        episodes, loss_sums, num_updates = EpisodeStats(env), torch.zeros(len(LOSS_KEYS), device=device), 0
+        for vector_step in range(state.vector_step + 1, num_vector_steps + 1):
+            state.vector_step = vector_step
+            epsilon = epsilon_at(args, state.global_step)
             if args.anneal_lr:
                 optimizer.param_groups[0]["lr"] = (1.0 - (vector_step - 1.0) / num_vector_steps) * learning_rate
-            actions = act(q_network, obs_np, epsilon, args, device)
-            next_obs_np, rewards, terminated, truncated, info = envs.step(actions)
+            actions = act(q_network, state.obs, epsilon, args, device)
+            next_obs, rewards, terminated, truncated, info = envs.step(actions)
             dones = terminated | truncated
-            rb.add(obs_np, actions, rewards, dones, next_obs_np)
-            obs_np = next_obs_np
-            global_step += args.num_envs
-            if dones.any():
-                episode_returns.extend(info["episode_return"][dones].tolist())
-                episode_lengths.extend(info["episode_length"][dones].tolist())
-                log.progress(global_step, ret=float(np.mean(episode_returns)))
-            else:
-                log.progress(global_step)
+            rb.add(state.obs, actions, rewards, dones, next_obs)
+            state.obs = next_obs
+            state.global_step += args.num_envs
+            log.progress(state.global_step, **episodes.add(info, dones))
 
-            if global_step > learning_start_step and len(rb) >= args.batch_size:
-                learning_vector_steps += 1
-                for _ in range(gradient_steps(learning_vector_steps, args.train_frequency)):
+            if state.global_step > learning_start_step and len(rb) >= args.batch_size:
+                state.learning_vector_steps += 1
+                for _ in range(gradient_steps(state.learning_vector_steps, args.train_frequency)):
                     loss_sums += train_step(q_network, target_network, optimizer, rb, args)
                     num_updates += 1
                 if vector_step % target_every == 0:
@@ -344,55 +340,40 @@ def main(args: Args) -> dict[str, float]:
             if vector_step % args.log_every and vector_step < num_vector_steps:
                 continue
             # Logging: one row per log_every vectorized steps, statistics aggregated over them.
-            losses = guard.read(loss_sums / max(num_updates, 1), vector_step, global_step)  # the row's one sync
+            losses = guard.read(loss_sums / max(num_updates, 1), vector_step, state.global_step)
             now = time.time()
-            elapsed = now - start_time
+            state.elapsed = now - start_time
             metrics = {
                 "charts/learning_rate": optimizer.param_groups[0]["lr"],
-                "charts/SPS": (global_step - interval_start_step) / (now - interval_start),
-                "charts/elapsed_train_time": elapsed,
+                "charts/SPS": (state.global_step - interval_start_step) / (now - interval_start),
+                "charts/elapsed_train_time": state.elapsed,
             }
             if args.exploration == "egreedy":
                 metrics["charts/epsilon"] = epsilon
             if num_updates:
                 metrics.update(zip(LOSS_KEYS, losses))
-            if episode_returns:
-                mean_return = float(np.mean(episode_returns))
-                metrics["charts/episodic_return"] = mean_return
-                metrics["charts/episodic_return_normalized"] = normalized_score(
-                    env.env_id, env.distribution_mode, mean_return)
-                metrics["charts/episodic_length"] = float(np.mean(episode_lengths))
-            evaluated = global_step >= next_eval_step and vector_step < num_vector_steps
+            metrics.update(episodes.metrics())
+            evaluated = state.global_step >= state.next_eval_step and vector_step < num_vector_steps
             if evaluated:
-                next_eval_step = global_step + eval_interval
+                state.next_eval_step = state.global_step + eval_interval
                 if args.eval.num_eval_episodes > 0:
-                    video = run_dir.video(global_step) if args.eval.capture_video else None
-                    metrics.update(evaluate_scores(q_network, env, run.seed, eval_envs, device, "dqn", "during",
-                                                   args.eval.num_eval_episodes, video))
+                    metrics.update(evaluate("during", args.eval.num_eval_episodes))
                 metrics.update(dormant())
-            log.log(metrics, global_step)
-            episode_returns, episode_lengths = [], []
+            log.log(metrics, state.global_step)
+            episodes, num_updates = EpisodeStats(env), 0
             loss_sums.zero_()
-            num_updates = 0
-            interval_start, interval_start_step = time.time(), global_step
+            interval_start, interval_start_step = time.time(), state.global_step
+            training.checkpoint(state, checkpoint_due(vector_step, args.log_every * run.checkpoint_every, evaluated))
 
-            session.checkpoint_or_exit(lambda: save(vector_step), global_step)
-            if checkpoint_due(vector_step, args.log_every * run.checkpoint_every, evaluated):
-                save(vector_step)
-
-        # Last checkpoint, then the final evaluation on more episodes, dormant neurons on the current observations, done
-        # marker (a run killed or signalled in between redoes them from that
-        # checkpoint).
-        save(num_vector_steps)
+        # Last checkpoint, then the final evaluation on more episodes and dormant neurons on the current observations
+        # (a run killed or signalled in between redoes them from that checkpoint).
+        training.save(state)
         final = {}
         if args.eval.num_final_eval_episodes > 0:
-            video = run_dir.video(global_step) if args.eval.capture_video else None
-            final.update(evaluate_scores(q_network, env, run.seed, eval_envs, device, "dqn", "final",
-                                         args.eval.num_final_eval_episodes, video))
+            final.update(evaluate("final", args.eval.num_final_eval_episodes))
         final.update(dormant())
-        session.checkpoint_or_exit(lambda: None, global_step)  # the last checkpoint is already written
-        log.log(final, global_step)
-        log.mark_done()
+        training.checkpoint(state, due=False, save=False)  # a signal exits 3: the last checkpoint is written
+        log.log(final, state.global_step)
         return final
 
 

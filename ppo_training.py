@@ -13,7 +13,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 from impoola.openmp import sleep_idle_threads
 
@@ -24,31 +24,25 @@ import torch  # noqa: E402
 
 from impoola.analysis.dormant import dormant_batch, dormant_metrics
 from impoola.analysis.stats import network_stats
-from impoola.checkpoint import load_resume_checkpoint, load_state_strict, save_checkpoint
-from impoola.cli import run_command, user_errors
+from impoola.cli import run_command
 from impoola.config import (
     BaselineOptions, EnvOptions, EvalOptions, LoggingOptions, ModelOptions, PerformanceOptions, RunOptions,
     check_baseline_model,
 )
-from impoola.envs.games import NUM_ACTIONS, level_range, normalized_score
+from impoola.envs.games import NUM_ACTIONS
 from impoola.envs.procgen import OBS_SHAPE, ProcgenVecEnv
 from impoola.envs.wrappers import RewardNormalizer
 from impoola.evaluation.episodes import evaluate_scores
 from impoola.models.agents import PPOAgent, build_agent
 from impoola.optim import build_adam
-from impoola.options import Checked, Float, Int, Maybe, flat_options, refuse_unused
-from impoola.performance import (
-    StepTransfer, compile_agent, compiled, configure_torch, prepare_agent, run_headline, select_device,
-)
+from impoola.options import Checked, Float, Int, Maybe, refuse_unused
+from impoola.performance import StepTransfer, compile_agent, compiled, prepare_agent, run_headline
 from impoola.ppo import LOSS_KEYS, PPOLoss, RolloutBuffer, compute_gae, explained_variance, ppo_loss
 from impoola.pruning import GradualPruner
 from impoola.redo import ReDo
-from impoola.replay import available_memory
-from impoola.rundir import RunDir, check_output_dir
-from impoola.runlog import RunLog
-from impoola.seeding import rng_state, seed_everything, set_rng_state
-from impoola.session import TrainingSession, checkpoint_due
-from impoola.startup import check_buildable, check_memory_need, check_resume, check_wandb
+from impoola.session import checkpoint_due
+from impoola.training_run import MemoryNeed, training_run
+from impoola.training_state import EpisodeStats, TrainingState
 
 
 @dataclass(frozen=True)
@@ -127,6 +121,19 @@ class Args(Checked):
         """Short model name with the baseline's suffix, e.g. impala_s2_pruned."""
         return self.model.model_name + self.baselines.suffix
 
+    @property
+    def batch_size(self) -> int:
+        return self.num_envs * self.num_steps
+
+    @property
+    def minibatch_size(self) -> int:
+        return self.batch_size // self.num_minibatches
+
+    @property
+    def num_iterations(self) -> int:
+        """Whole iterations of one batch each."""
+        return self.total_timesteps // self.batch_size
+
 
 def reward_discount(args: Args) -> float:
     """The discount of the return the reward normaliser tracks: --reward_norm_gamma, else γ."""
@@ -153,8 +160,7 @@ def update(agent: PPOAgent, optimizer: torch.optim.Optimizer, loss_fn: Callable[
            batch: dict[str, torch.Tensor], args: Args) -> torch.Tensor:
     """PPO update on one rollout: epochs of shuffled minibatches, stopping after the epoch whose last approx_kl
     exceeds target_kl; returns the loss parts' means over the minibatches (LOSS_KEYS order), on the device."""
-    batch_size = len(batch["obs"])
-    minibatch_size = batch_size // args.num_minibatches
+    batch_size, minibatch_size = len(batch["obs"]), args.minibatch_size
     loss_sums = torch.zeros(len(LOSS_KEYS), device=batch["obs"].device)
     num_updates = 0
     for _ in range(args.update_epochs):
@@ -163,8 +169,9 @@ def update(agent: PPOAgent, optimizer: torch.optim.Optimizer, loss_fn: Callable[
             mb = permutation[start:start + minibatch_size]
             newlogits, newvalue = agent(batch["obs"][mb])
             out = loss_fn(newlogits, newvalue, batch["actions"][mb], batch["logprobs"][mb], batch["values"][mb],
-                          batch["returns"][mb], batch["advantages"][mb], args.clip_coef, args.ent_coef,
-                          args.vf_coef, args.norm_adv, args.clip_vloss)
+                          batch["returns"][mb], batch["advantages"][mb], clip_coef=args.clip_coef,
+                          ent_coef=args.ent_coef, vf_coef=args.vf_coef, norm_adv=args.norm_adv,
+                          clip_vloss=args.clip_vloss)
             optimizer.zero_grad(set_to_none=True)
             out.loss.backward()
             torch.nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
@@ -176,121 +183,105 @@ def update(agent: PPOAgent, optimizer: torch.optim.Optimizer, loss_fn: Callable[
     return loss_sums / num_updates
 
 
+@dataclass(eq=False, kw_only=True)
+class PPOState(TrainingState):
+    """PPO's checkpointed state: the shared one, the reward normaliser, the done flags of `obs`, the last finished
+    iteration, the recent-episode windows and, after the last iteration, its rollout's dormant-neuron batch."""
+
+    agent_kind: ClassVar[str] = "ppo"
+    reward_normalizer: RewardNormalizer
+    done: np.ndarray
+    iteration: int = 0
+    recent_returns: deque[float] = field(default_factory=lambda: deque(maxlen=RECENT_EPISODES))
+    recent_lengths: deque[float] = field(default_factory=lambda: deque(maxlen=RECENT_EPISODES))
+    dormant_obs: torch.Tensor | None = None
+    """the dormant-neuron batch of the last rollout"""
+
+    def recent_episodes(self, episodes: EpisodeStats) -> dict[str, float]:
+        """The mean return and length of the last RECENT_EPISODES episodes, once `episodes` adds to them."""
+        if not episodes.returns:
+            return {}
+        self.recent_returns.extend(episodes.returns)
+        self.recent_lengths.extend(episodes.lengths)
+        return {"charts/episodic_return_last100": float(np.mean(self.recent_returns)),
+                "charts/episodic_length_last100": float(np.mean(self.recent_lengths))}
+
+    def state_dict(self) -> dict[str, Any]:
+        final = self.iteration == self.args.num_iterations
+        return {**super().state_dict(), "iteration": self.iteration,
+                "reward_normalizer": self.reward_normalizer.state_dict(), "next_done": self.done,
+                "recent_returns": list(self.recent_returns), "recent_lengths": list(self.recent_lengths),
+                "last_obs": self.dormant_obs if final else None}
+
+    def load_state_dict(self, payload: dict[str, Any]) -> None:
+        super().load_state_dict(payload)
+        self.reward_normalizer.load_state_dict(payload["reward_normalizer"])
+        self.done, self.iteration = payload["next_done"], payload["iteration"]
+        self.recent_returns.extend(payload.get("recent_returns", ()))
+        self.recent_lengths.extend(payload.get("recent_lengths", ()))
+        if payload.get("last_obs") is not None:  # resumed after the last iteration: its dormant batch
+            self.dormant_obs = payload["last_obs"].to(self.device)
+
+
 def main(args: Args) -> dict[str, float]:
-    env, model, run = args.env, args.model, args.run
-    batch_size = args.num_envs * args.num_steps
-    minibatch_size = batch_size // args.num_minibatches
-    num_iterations = args.total_timesteps // batch_size
+    env, run, baselines = args.env, args.run, args.baselines
+    batch_size, num_iterations = args.batch_size, args.num_iterations
     eval_interval = args.eval.eval_every_fraction * num_iterations * batch_size
-    # Start-up: every check before the run directory is taken; a failure after it removes what it created.
-    with user_errors():
-        check_wandb(args.logging)
-        check_buildable("ppo", model, NUM_ACTIONS)
-        check_memory_need("num_envs x num_steps", rollout_bytes(args), available_memory(),
-                          "fewer --num_envs or --num_steps")
-        check_output_dir("output_dir", run.output_dir)
-        run_dir = RunDir(run.output_dir, run.resolved_run_name(env.env_id, args.model_name))
-        run_dir.acquire(run.resume)
-    with TrainingSession(run_dir, run.checkpoint_signals) as session:
-        with user_errors(), run_dir.starting():
-            if run_dir.release_if_done(args.total_timesteps):
+    memory = MemoryNeed("num_envs x num_steps", rollout_bytes(args), "fewer --num_envs or --num_steps")
+    with training_run(args, "ppo", num_iterations * batch_size, memory) as training:
+        with training.starting():  # until the loop: a failure removes what the run created
+            if training.complete:
                 return {}
-            # --resume continues from the newest checkpoint; a run killed before its first one starts afresh.
-            checkpoint = load_resume_checkpoint(
-                run_dir.path, flat_options(args), "ppo",
-                check=lambda payload: check_resume(payload, num_iterations * batch_size, args.total_timesteps),
-            ) if run.resume else None
-            device = select_device(run.cuda)
-            configure_torch(args.speed, device)
-            seed_everything(run.seed, run.torch_deterministic)
+            checkpoint = training.resume_checkpoint()
+            device = training.device()
 
             # Environments: training levels of the track; rewards normalised for training only.
-            start_level, num_levels = level_range(env.track, env.distribution_mode, "train")
-            envs = session.own(ProcgenVecEnv(env.env_id, args.num_envs, env.distribution_mode, start_level,
-                                             num_levels, seed=run.seed, num_threads=env.procgen_threads))
+            envs = training.training_envs(ProcgenVecEnv)
             reward_normalizer = RewardNormalizer(args.num_envs, reward_discount(args), clip=args.reward_clip)
 
-            agent = prepare_agent(build_agent("ppo", model, NUM_ACTIONS), args.speed, device)  # channels-last, bf16
+            agent = prepare_agent(build_agent("ppo", args.model, NUM_ACTIONS), args.speed, device)  # channels-last
             learning_rate = base_learning_rate(args)
             optimizer = build_adam(agent.parameters(), learning_rate, ADAM_EPS, args.adam_eps_form)
             # Baselines: pruning masks are part of the agent's state, so they are built before a checkpoint loads.
-            baselines = args.baselines
             pruner = GradualPruner(agent, baselines.pruning_mode, num_iterations, baselines.pruning_target,
                                    baselines.pruning_start, baselines.pruning_end) if baselines.pruning else None
             redo = ReDo(agent, optimizer, baselines.redo_tau, baselines.redo_every,
                         baselines.redo_mode) if baselines.redo else None
             storage = RolloutBuffer(args.num_steps, args.num_envs, envs.single_observation_space.shape, device)
-
-            global_step, start_iteration, next_eval_step, elapsed = 0, 1, eval_interval, 0.0
-            recent_returns: deque[float] = deque(maxlen=RECENT_EPISODES)  # the last 100 finished training episodes
-            recent_lengths: deque[float] = deque(maxlen=RECENT_EPISODES)
-            next_obs_np, _ = envs.reset()
-            next_done_np = np.zeros(args.num_envs, dtype=bool)
+            state = PPOState(args=args, device=device, agent=agent, optimizer=optimizer, learning_rate=learning_rate,
+                             envs=envs, obs=envs.reset()[0], next_eval_step=eval_interval,
+                             reward_normalizer=reward_normalizer, done=np.zeros(args.num_envs, dtype=bool))
             if checkpoint is not None:
-                load_state_strict(agent, checkpoint["agent"], f"{args.model_name} agent")
-                optimizer.load_state_dict(checkpoint["optimizer"])
-                optimizer.param_groups[0]["lr"] = learning_rate  # a changed --learning_rate applies (and is recorded)
-                reward_normalizer.load_state_dict(checkpoint["reward_normalizer"])
-                envs.set_state(checkpoint["env_state"])
-                next_obs_np, next_done_np = checkpoint["next_obs"], checkpoint["next_done"]
-                global_step, next_eval_step = checkpoint["global_step"], checkpoint["next_eval_step"]
-                start_iteration, elapsed = checkpoint["iteration"] + 1, checkpoint["elapsed"]
-                recent_returns.extend(checkpoint.get("recent_returns", ()))
-                recent_lengths.extend(checkpoint.get("recent_lengths", ()))
-                set_rng_state(checkpoint["rng"])
-                if checkpoint.get("last_obs") is not None:  # resumed after the last iteration: the final dormant batch
-                    batch = {"obs": checkpoint["last_obs"].to(device)}
-
-            config = {**flat_options(args), "run_name": run_dir.name, "model_name": args.model_name,
-                      "batch_size": batch_size, "minibatch_size": minibatch_size, "num_iterations": num_iterations,
-                      "base_learning_rate": learning_rate, "device": str(device)}
-            logging = args.logging
-            log = session.own(RunLog(
-                run_dir, config, num_iterations * batch_size, logging.wandb_mode, logging.wandb_project,
-                logging.wandb_entity, (args.model_name, env.env_id, env.track, *logging.wandb_tags),
-                start_step=global_step, progress=logging.progress_bar,
-                keep_rows=checkpoint.get("metrics_rows") if checkpoint is not None else 0))
-
-        def save(iteration: int) -> None:
-            log.sync()
-            save_checkpoint(run_dir.checkpoints, global_step, {
-                "agent": agent.state_dict(), "optimizer": optimizer.state_dict(), "args": flat_options(args),
-                "agent_kind": "ppo", "num_actions": NUM_ACTIONS, "global_step": global_step, "iteration": iteration,
-                "next_eval_step": next_eval_step, "elapsed": elapsed,
-                "reward_normalizer": reward_normalizer.state_dict(), "env_state": envs.get_state(),
-                "next_obs": next_obs_np, "next_done": next_done_np, "rng": rng_state(),
-                "metrics_rows": log.rows, "recent_returns": list(recent_returns),
-                "recent_lengths": list(recent_lengths),
-                "last_obs": dormant_batch("ppo", batch["obs"]) if iteration == num_iterations else None,
-            }, keep=run.keep_checkpoints)
+                state.load_state_dict(checkpoint)
+            log = training.open_log(state, device, batch_size=batch_size, minibatch_size=args.minibatch_size,
+                                    num_iterations=num_iterations, base_learning_rate=learning_rate)
 
         def evaluate(phase: str, num_episodes: int) -> dict[str, float]:
             """The evaluations `impoola.evaluation.tracks` lists for PPO in `phase`; optionally an episode's video."""
-            video = run_dir.video(global_step) if args.eval.capture_video else None
+            video = training.dir.video(state.global_step) if args.eval.capture_video else None
             return evaluate_scores(agent, env, run.seed, args.eval.num_eval_envs or args.num_envs, device, "ppo", phase,
                                    num_episodes, video)
 
         if checkpoint is None:
             log.log({**network_stats(agent, device),
-                     **dormant_metrics(agent, torch.from_numpy(next_obs_np).to(device))}, global_step)
+                     **dormant_metrics(agent, torch.from_numpy(state.obs).to(device))}, state.global_step)
         compile_agent(agent, args.speed, device)  # after network_stats: torchinfo's hooks must not be compiled in
         log.headline(run_headline(device, args.speed, args.model_name, agent, envs.num_threads))
         loss_fn = compiled(ppo_loss, args.speed, device)
         to_device = StepTransfer(args.num_envs, envs.single_observation_space.shape, device)
-
-        guard = session.guard(agent, LOSS_KEYS)
-        start_time = time.time() - elapsed
-        for iteration in range(start_iteration, num_iterations + 1):
-            iteration_start = time.time()
+        guard = training.session.guard(agent, LOSS_KEYS)
+        start_time = time.time() - state.elapsed
+        for iteration in range(state.iteration + 1, num_iterations + 1):
+            state.iteration, iteration_start = iteration, time.time()
             if args.anneal_lr:
                 optimizer.param_groups[0]["lr"] = (1.0 - (iteration - 1.0) / num_iterations) * learning_rate
 
             # Rollout: uint8 observations go to the device once; actions come back once per step.
-            episode_returns, episode_lengths = [], []
-            next_obs = torch.from_numpy(next_obs_np).to(device)
-            next_done = torch.from_numpy(next_done_np).to(device, torch.float32)
+            episodes = EpisodeStats(env)
+            next_obs = torch.from_numpy(state.obs).to(device)
+            next_done = torch.from_numpy(state.done).to(device, torch.float32)
             for step in range(args.num_steps):
-                global_step += args.num_envs
+                state.global_step += args.num_envs
                 storage.obs[step] = next_obs
                 storage.dones[step] = next_done
                 with torch.inference_mode():
@@ -298,17 +289,12 @@ def main(args: Args) -> dict[str, float]:
                 storage.values[step] = value.flatten()
                 storage.actions[step] = action
                 storage.logprobs[step] = logprob
-                next_obs_np, reward, terminated, truncated, info = envs.step(action.cpu().numpy())
-                next_done_np = terminated | truncated
+                state.obs, reward, terminated, truncated, info = envs.step(action.cpu().numpy())
+                state.done = terminated | truncated
                 if args.normalize_reward:
-                    reward = reward_normalizer(reward, next_done_np)
-                next_obs, storage.rewards[step], next_done = to_device(next_obs_np, reward, next_done_np)  # one copy
-                if next_done_np.any():
-                    episode_returns.extend(info["episode_return"][next_done_np].tolist())
-                    episode_lengths.extend(info["episode_length"][next_done_np].tolist())
-                    log.progress(global_step, ret=float(np.mean(episode_returns)))
-                else:
-                    log.progress(global_step)
+                    reward = reward_normalizer(reward, state.done)
+                next_obs, storage.rewards[step], next_done = to_device(state.obs, reward, state.done)  # one copy
+                log.progress(state.global_step, **episodes.add(info, state.done))
 
             # Generalized advantage estimation, bootstrapped from the value of the next observation.
             with torch.inference_mode():
@@ -317,56 +303,44 @@ def main(args: Args) -> dict[str, float]:
                                               args.gamma, args.gae_lambda)
             batch = storage.flat(advantages.clone(), returns.clone())
 
-            # PPO update: epochs of shuffled minibatches, losses summed on the device and read once.
+            # PPO update: epochs of shuffled minibatches, losses summed on the device.
             mean_losses = update(agent, optimizer, loss_fn, batch, args)
-
-            redo_metrics = redo.maybe_reset(iteration, dormant_batch("ppo", batch["obs"])) if redo is not None else {}
+            state.dormant_obs = dormant_batch("ppo", batch["obs"])
+            redo_metrics = redo.maybe_reset(iteration, state.dormant_obs) if redo is not None else {}
 
             # Logging: one row per iteration, episode statistics aggregated over the iteration.
-            elapsed = time.time() - start_time
-            losses = guard.read(mean_losses, iteration, global_step)  # the iteration's one sync
+            state.elapsed = time.time() - start_time
+            losses = guard.read(mean_losses, iteration, state.global_step)
             metrics = {
                 "charts/learning_rate": optimizer.param_groups[0]["lr"],
                 "charts/SPS": batch_size / (time.time() - iteration_start),
-                "charts/elapsed_train_time": elapsed,
+                "charts/elapsed_train_time": state.elapsed,
                 **dict(zip(LOSS_KEYS, losses)),
                 "losses/explained_variance": explained_variance(batch["values"], batch["returns"]),
                 **redo_metrics,
+                **episodes.metrics(),
             }
-            if episode_returns:
-                mean_return = float(np.mean(episode_returns))
-                metrics["charts/episodic_return"] = mean_return
-                metrics["charts/episodic_return_normalized"] = normalized_score(
-                    env.env_id, env.distribution_mode, mean_return)
-                metrics["charts/episodic_length"] = float(np.mean(episode_lengths))
-                recent_returns.extend(episode_returns)
-                metrics["charts/episodic_return_last100"] = float(np.mean(recent_returns))
-                recent_lengths.extend(episode_lengths)
-                metrics["charts/episodic_length_last100"] = float(np.mean(recent_lengths))
-            evaluated = global_step >= next_eval_step and iteration < num_iterations
+            metrics.update(state.recent_episodes(episodes))
+            evaluated = state.global_step >= state.next_eval_step and iteration < num_iterations
             if evaluated:
-                next_eval_step = global_step + eval_interval
+                state.next_eval_step = state.global_step + eval_interval
                 if args.eval.num_eval_episodes > 0:
                     metrics.update(evaluate("during", args.eval.num_eval_episodes))
-                metrics.update(dormant_metrics(agent, dormant_batch("ppo", batch["obs"])))
+                metrics.update(dormant_metrics(agent, state.dormant_obs))
             if pruner is not None:  # the release prunes at the end of the iteration, after its evaluation
                 metrics["charts/sparsity"] = pruner.step(iteration)
-            log.log(metrics, global_step)
+            log.log(metrics, state.global_step)
+            training.checkpoint(state, checkpoint_due(iteration, run.checkpoint_every, evaluated))
 
-            session.checkpoint_or_exit(lambda: save(iteration), global_step)
-            if checkpoint_due(iteration, run.checkpoint_every, evaluated):
-                save(iteration)
-
-        # Last checkpoint, then the final evaluation on more episodes, dormant neurons on the last rollout, done marker
-        # (a run killed or signalled in between redoes them from that checkpoint, identically).
-        save(num_iterations)
+        # Last checkpoint, then the final evaluation on more episodes and dormant neurons on the last rollout (a run
+        # killed or signalled in between redoes them from that checkpoint, identically).
+        training.save(state)
         final = {}
         if args.eval.num_final_eval_episodes > 0:
             final.update(evaluate("final", args.eval.num_final_eval_episodes))
-        final.update(dormant_metrics(agent, dormant_batch("ppo", batch["obs"])))
-        session.checkpoint_or_exit(lambda: None, global_step)  # the last checkpoint is already written
-        log.log(final, global_step)
-        log.mark_done()
+        final.update(dormant_metrics(agent, state.dormant_obs))
+        training.checkpoint(state, due=False, save=False)  # a signal exits 3: the last checkpoint is written
+        log.log(final, state.global_step)
         return final
 
 

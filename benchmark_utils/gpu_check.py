@@ -32,7 +32,7 @@ import tempfile
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Literal
 
@@ -42,14 +42,16 @@ import torch
 from benchmark_utils.benchmark import detect_gpus
 from impoola.cli import run_command
 from impoola.options import Checked, Float
+from impoola.ppo import PPOLoss, ppo_loss
 from impoola.rundir import RunDir, check_output_dir
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA_VERSION = 1
 PPO_TARGET_SPS = 15_000  # one run of PPO Impoola τ=2 at the paper's config on one H100/H200-class GPU
 AGGREGATE_TARGET_SPS = 40_000  # several such runs sharing that GPU
-LOSS_KEYS = ("loss", "pg_loss", "v_loss", "entropy", "old_approx_kl", "approx_kl", "grad_norm")
-"""compared parts; not clipfrac, a count that a last-bit difference at the clip boundary changes by 1/batch"""
+COMPARED_PARTS = (*(part.name for part in fields(PPOLoss) if part.name != "clipfrac"), "grad_norm")
+"""the PPOLoss parts compared, and the gradient's global norm; not clipfrac, a count that a last-bit difference at
+the clip boundary changes by 1/batch"""
 TOLERANCES = {"tf32_off": (1e-3, 1e-4), "torch_defaults": (1e-2, 1e-3)}  # (rtol, atol) per setting
 """|gpu - cpu| <= atol + rtol * |cpu| for every loss part: float32 convolutions and reductions in another order
 differ in the last bits (tf32_off); TF32 convolutions keep 10 mantissa bits (torch_defaults)."""
@@ -99,22 +101,20 @@ def model_label(encoder: str, scale: float) -> str:
 
 def loss_parts(agent: torch.nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, float]:
     """PPO's loss, its parts and the gradient's global norm on one minibatch, as float values."""
-    from impoola.ppo import ppo_loss
-
     agent.zero_grad(set_to_none=True)
     logits, value = agent(batch["obs"])
     out = ppo_loss(logits, value, batch["actions"], batch["logprobs"], batch["values"], batch["returns"],
                    batch["advantages"])
     out.loss.backward()
     grad_norm = torch.nn.utils.clip_grad_norm_(agent.parameters(), math.inf)
-    parts = {key: getattr(out, key).item() for key in LOSS_KEYS if key != "grad_norm"}
+    parts = {key: getattr(out, key).item() for key in COMPARED_PARTS if key != "grad_norm"}
     return {**parts, "grad_norm": grad_norm.item()}
 
 
 def compare_losses(reference: dict[str, float], other: dict[str, float], rtol: float, atol: float) -> dict:
     """Whether every part agrees, |other - reference| <= atol + rtol * |reference| (NaN never agrees)."""
-    diffs = {key: abs(other[key] - reference[key]) for key in LOSS_KEYS}
-    outside = [key for key in LOSS_KEYS if not diffs[key] <= atol + rtol * abs(reference[key])]
+    diffs = {key: abs(other[key] - reference[key]) for key in COMPARED_PARTS}
+    outside = [key for key in COMPARED_PARTS if not diffs[key] <= atol + rtol * abs(reference[key])]
     return {"status": "failed" if outside else "passed", "rtol": rtol, "atol": atol, "outside": outside,
             "max_abs_diff": max(diffs.values()), "cpu": reference, "device": other}
 

@@ -7,6 +7,9 @@ import torch
 
 from impoola.replay.rules import ReplayRules
 
+LOSS_KEYS = ("losses/td_loss", "losses/q_values")
+"""Metric keys of a DQN gradient step's (TD loss, mean Q(s, a)), in the order dqn_training.train_step returns them."""
+
 
 def dqn_loss(
     q_taken: torch.Tensor, target: torch.Tensor, weights: torch.Tensor, rules: ReplayRules, alpha: float = 0.5,

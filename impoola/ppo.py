@@ -92,6 +92,7 @@ def ppo_loss(
     oldvalues: torch.Tensor,
     returns: torch.Tensor,
     advantages: torch.Tensor,
+    *,
     clip_coef: float = 0.2,
     ent_coef: float = 0.01,
     vf_coef: float = 0.5,

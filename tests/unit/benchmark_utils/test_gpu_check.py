@@ -13,7 +13,7 @@ import torch
 
 from benchmark_utils import gpu_check
 from benchmark_utils.gpu_check import (
-    LOSS_KEYS, PAPER, TINY, compare_losses, markdown_table, run_cuda_tests, steady_sps, throughput_argv,
+    COMPARED_PARTS, PAPER, TINY, compare_losses, markdown_table, run_cuda_tests, steady_sps, throughput_argv,
 )
 from benchmark_utils.throughput import ThroughputOptions, parse_variant
 from impoola.cli import parse_cli
@@ -43,7 +43,7 @@ def test_bad_budget_exits_2_before_anything():
 
 
 def test_loss_tolerance():
-    cpu = dict.fromkeys(LOSS_KEYS, 1.0) | {"approx_kl": 0.0}
+    cpu = dict.fromkeys(COMPARED_PARTS, 1.0) | {"approx_kl": 0.0}
     within = cpu | {"loss": 1.0 + 1e-3, "approx_kl": 9e-5}  # |Δ| <= atol + rtol·|cpu|
     result = compare_losses(cpu, within, rtol=1e-3, atol=1e-4)
     assert result["status"] == "passed" and result["outside"] == [] and result["max_abs_diff"] == pytest.approx(1e-3)
