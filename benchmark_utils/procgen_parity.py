@@ -47,8 +47,6 @@ class Args(Checked):
     """Procgen worker threads (0: step in the calling thread)"""
 
     def check(self) -> None:
-        if not self.games:
-            raise ValueError("invalid games: none given; valid: one or more of the 16 Procgen games")
         for game in self.games:
             check_choice("games", game, GAMES)
 

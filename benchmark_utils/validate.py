@@ -390,11 +390,12 @@ def format_number(value: float) -> str:
 
 
 def format_diagnostics(comparison: MetricComparison) -> str:
-    """update | ref min | ref max | ours | verdict (one ours/verdict pair per run)."""
+    """update | ref min | ref max | ours | verdict (one ours/verdict pair per run, run k as [k] of the legend that
+    `diagnostics_report` prints)."""
     single = len(comparison.ours) == 1
     header = ["update", "ref min", "ref max"]
-    for name in comparison.ours:
-        header += ["ours", "verdict"] if single else [f"ours ({name})", "verdict"]
+    for index, _ in enumerate(comparison.ours, start=1):
+        header += ["ours", "verdict"] if single else [f"ours [{index}]", "verdict"]
     rows = [header]
     verdicts = comparison.verdicts
     for i, update in enumerate(comparison.updates):
@@ -462,6 +463,8 @@ def diagnostics_report(runs: Sequence[RunCurve], game: str, num_updates: int) ->
     if not comparisons:
         return ["diagnostics: not compared: no update finished yet"]
     lines = [f"{game}: per-update diagnostics vs the published runs (min-max of 3 at the same update)"]
+    if len(runs) > 1:
+        lines += [f"[{index}] {run.name}" for index, run in enumerate(runs, start=1)]
     for comparison in comparisons:
         lines += ["", format_diagnostics(comparison)]
     lines.append("")

@@ -100,7 +100,7 @@ CASES = [
     ("ppo", ["--dropout", "1"], "invalid dropout 1.0"),
     ("procgen_parity", ["--num_seeds", "1"], "invalid num_seeds 1; valid: an integer in [2, 1000]"),
     ("procgen_parity", ["--games", "pong"], "invalid games 'pong'"),
-    ("procgen_parity", ["--games"], "invalid games: none given"),
+    ("procgen_parity", ["--games"], "invalid games: an empty list"),
     ("validate", ["--preset", "cleanrl"], "invalid choice"),
     ("validate", ["--diagnostic_updates", "245"], "invalid diagnostic_updates 245; valid: an integer in [0, 244]"),
     ("ppo", ["--reward_norm_gamma", "1.5"], "invalid reward_norm_gamma 1.5; valid: a number in [0, 1]"),

@@ -28,7 +28,6 @@ TESTED_ELSEWHERE = {
     "impoola/options.py": "tests/e2e/test_bad_input.py",
     "impoola/presets.py": "tests/e2e/test_bad_input.py (the train-procgen preset's resolved options)",
     # The agents, the pooling heads and the model table are tested together, per model of the table.
-    "impoola/models/agents.py": "tests/unit/impoola/models/test_model_variants.py",
     "impoola/models/heads.py": "tests/unit/impoola/models/test_encoders.py, test_model_variants.py",
     "impoola/models/table.py": "tests/unit/impoola/models/test_model_variants.py",
 }
