@@ -219,6 +219,7 @@ def test_diagnostics_verdicts_per_metric_and_update_and_the_summary(tmp_path):
     shifted = dict(inside)
     shifted["losses/value_loss"] = inside["losses/value_loss"] * 0.5
     shifted["losses/clipfrac"] = np.where(np.arange(12) >= 6, 0.5, inside["losses/clipfrac"])
+    shifted["losses/entropy"] = inside["losses/entropy"] + np.where(np.arange(12) % 4 == 0, 1.0, 0.0)  # 3 above
     del shifted["losses/approx_kl_baselines"]  # a run of a version that did not log baselines' estimator
     write_diagnostic_run(tmp_path / "shifted", shifted)
     runs = [validate.read_run(tmp_path / "inside"), validate.read_run(tmp_path / "shifted")]
@@ -232,9 +233,30 @@ def test_diagnostics_verdicts_per_metric_and_update_and_the_summary(tmp_path):
     assert ("clipfrac, shifted: inside the band at 6 of 12 updates (above at updates 7, 8, 9, 10, 11, 12); "
             "outside at the last update") in lines
     assert "approx-KL, shifted: not logged (a run of a version without losses/approx_kl_baselines)" in lines
-    assert lines[-1].startswith("summary, updates 1-12: the early dynamics match on entropy, approx-KL, "
+    # 12 of 24 run-updates below: P = 0.007 for a run like the published ones; 6 above (P = 0.54) and 3 above
+    # (P = 0.96) are what such a run gives.
+    assert lines[-1].startswith("summary, updates 1-12: the early dynamics match on clipfrac, entropy, approx-KL, "
                                 "explained variance, episode length; they differ on value loss (below at 12 of "
-                                "24 run-updates), clipfrac (above at 6 of 24 run-updates)")
+                                "24 run-updates)")
+    assert validate.side_tail(12, 24) == pytest.approx(0.0075, abs=5e-4)
+
+
+def test_a_run_like_the_published_ones_is_inside_at_half_the_updates():
+    """Exchangeability: a 4th run drawn like the 3 published ones lands inside their min-max with probability 1/2,
+    below and above with 1/4 each; the side rule does not call such runs different (simulated, 2 runs x 12 updates)."""
+    rng = np.random.default_rng(0)
+
+    def flagged(shift: float) -> float:
+        count = 0
+        for _ in range(2000):
+            draws = rng.standard_normal((12, 5))  # 3 published runs and 2 of ours per update
+            low, high = draws[:, :3].min(1), draws[:, :3].max(1)
+            ours = {f"run{k}": draws[:, 3 + k] + shift for k in range(2)}
+            count += not validate.MetricComparison("m", "k", np.arange(1, 13), low, high, ours).matches()
+        return count / 2000
+
+    assert flagged(0.0) < 0.03  # two sides at p < 0.01 each
+    assert flagged(1.5) > 0.9  # runs shifted by 1.5 standard deviations are told apart
 
 
 def test_diagnostics_stop_at_the_last_update_every_run_reached(tmp_path):
