@@ -448,8 +448,8 @@ def describe_metric(comparison: MetricComparison) -> list[str]:
 
 
 def diagnostics_summary(comparisons: Sequence[MetricComparison]) -> str:
-    """One line: on which metrics the early dynamics match (every run inside at >= 2/3 of the updates) and on which
-    not, with the direction they leave the band."""
+    """One line: on which metrics the early dynamics match (`MetricComparison.matches`) and on which not, with the
+    side they leave the band on."""
     updates = comparisons[0].updates
     matching = [c.label for c in comparisons if c.matches()]
     missing = [c.label for c in comparisons if not c.logged()]
