@@ -254,6 +254,13 @@ SLOW_VARIANTS = {
 }
 
 
+def variant_options(variant: str) -> dict:
+    """The options of a SLOW_VARIANTS run: CONFIG's, less the pruning schedule a run without pruning refuses."""
+    options = {**TINY_PPO, **CONFIG, **SLOW_VARIANTS[variant]}
+    return {key: value for key, value in options.items()
+            if options["pruning"] or key not in ("pruning_start", "pruning_end")}
+
+
 @pytest.fixture(scope="module")
 def subprocess_reference(tmp_path_factory):
     """The uninterrupted run of a SLOW_VARIANTS entry, run once as a subprocess."""
@@ -262,7 +269,7 @@ def subprocess_reference(tmp_path_factory):
     def get(variant: str) -> Path:
         if variant not in runs:
             output_dir = tmp_path_factory.mktemp(f"reference_{variant}")
-            options = {**TINY_PPO, **CONFIG, **SLOW_VARIANTS[variant], "output_dir": str(output_dir), "run_name": "run"}
+            options = {**variant_options(variant), "output_dir": str(output_dir), "run_name": "run"}
             subprocess.run(training_command(options), cwd=ROOT, env=single_thread_env(), check=True,
                            capture_output=True, timeout=300)
             runs[variant] = output_dir / "run"
@@ -279,8 +286,7 @@ def subprocess_reference(tmp_path_factory):
 ])
 def test_sigkill_then_resume_matches_the_uninterrupted_run(tmp_path, subprocess_reference, variant, kill_when,
                                                            delay_s, wandb_mode):
-    options = {**TINY_PPO, **CONFIG, **SLOW_VARIANTS[variant], "output_dir": str(tmp_path), "run_name": "run",
-               "wandb_mode": wandb_mode}
+    options = {**variant_options(variant), "output_dir": str(tmp_path), "run_name": "run", "wandb_mode": wandb_mode}
     run_dir, env = tmp_path / "run", single_thread_env()
     proc = subprocess.Popen(training_command(options), cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
