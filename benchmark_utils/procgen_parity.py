@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmark_utils.validate import align_columns
 from impoola.cli import run_command
 from impoola.envs.games import GAMES, NUM_ACTIONS, check_choice, level_range
 from impoola.envs.procgen import ProcgenVecEnv
@@ -118,8 +119,7 @@ def format_report(results: list[dict[str, Any]], num_seeds: int) -> str:
             "alike" if same else "; ".join(f"{name}: {v}" for name, v in zip(("length", "return"), verdicts)
                                            if v != "alike"),
         ])
-    widths = [max(len(row[c]) for row in rows) for c in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    lines = align_columns(rows, [True] * len(header)).splitlines()
     lines.append(f"alike (|z| <= {Z_LIMIT:g} on length and return): {len(alike)} of {len(results)} games"
                  + (f": {', '.join(alike)}" if alike else ""))
     return "\n".join(lines)

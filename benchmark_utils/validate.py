@@ -304,6 +304,14 @@ def format_steps(steps: float) -> str:
     return f"{int(steps):,}"
 
 
+def align_columns(rows: Sequence[Sequence[str]], left: Sequence[bool]) -> str:
+    """Rows of cells as text columns two spaces apart, each as wide as its widest cell: left-aligned where `left`
+    says so, right-aligned (numbers) elsewhere."""
+    widths = [max(len(row[c]) for row in rows) for c in range(len(left))]
+    return "\n".join("  ".join(cell.ljust(w) if is_left else cell.rjust(w)
+                               for cell, w, is_left in zip(row, widths, left)).rstrip() for row in rows)
+
+
 def format_table(comparison: Comparison) -> str:
     """step | ref min | ref mean | ref max | ours | verdict (one ours/verdict pair per run)."""
     band, verdicts = comparison.band, comparison.verdicts
@@ -316,10 +324,7 @@ def format_table(comparison: Comparison) -> str:
         for name, values in comparison.ours.items():
             row += [f"{values[i]:.2f}", verdicts[name][i]]
         rows.append(row)
-    widths = [max(len(row[c]) for row in rows) for c in range(len(header))]
-    is_verdict = [c >= 5 and c % 2 == 1 for c in range(len(header))]
-    return "\n".join("  ".join(cell.ljust(w) if left else cell.rjust(w)
-                               for cell, w, left in zip(row, widths, is_verdict)).rstrip() for row in rows)
+    return align_columns(rows, [c >= 5 and c % 2 == 1 for c in range(len(header))])
 
 
 def summary_lines(comparison: Comparison) -> list[str]:
@@ -420,10 +425,7 @@ def format_diagnostics(comparison: MetricComparison) -> str:
         for name, values in comparison.ours.items():
             row += [format_number(values[i]), verdicts[name][i] or "not logged"]
         rows.append(row)
-    widths = [max(len(row[c]) for row in rows) for c in range(len(header))]
-    is_verdict = [c >= 4 and c % 2 == 0 for c in range(len(header))]
-    table = "\n".join("  ".join(cell.ljust(w) if left else cell.rjust(w)
-                                for cell, w, left in zip(row, widths, is_verdict)).rstrip() for row in rows)
+    table = align_columns(rows, [c >= 4 and c % 2 == 0 for c in range(len(header))])
     return f"{comparison.label} (ours: {comparison.key})\n{table}"
 
 
