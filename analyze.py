@@ -31,15 +31,15 @@ from impoola.analysis.translation import (
     BACKGROUNDS, DEFAULT_MAX_SHIFT, DEFAULT_NUM_SPRITES, build_sprite_images, plot_heatmaps,
     translation_sensitivity, write_matrix_csv,
 )
-from impoola.checkpoint import load_agent, resolve_checkpoint
+from impoola.run.checkpoint import load_agent, resolve_checkpoint
 from impoola.cli import parse_choices, run_command
 from impoola.envs.procgen import ProcgenVecEnv, make_track_env
 from impoola.evaluation.tracks import GREEDY, Policy
 from impoola.models.agents import agent_kind, agent_policy
 from impoola.options import Checked, Float, Int, Maybe
 from impoola.performance import DeviceOptions
-from impoola.rundir import check_output_dir, default_out_dir, run_label
-from impoola.runlog import write_json
+from impoola.run.rundir import check_output_dir, default_out_dir, run_label
+from impoola.run.files import write_json
 
 ANALYSES = ("dormant", "translation", "stats")
 DORMANT_ENVS = {"ppo": 64, "dqn": 32}

@@ -35,22 +35,23 @@ import torch  # noqa: E402
 
 from impoola.analysis.dormant import dormant_batch, dormant_metrics
 from impoola.analysis.stats import network_stats
-from impoola.checkpoint import load_state_strict
 from impoola.cli import run_command
-from impoola.config import EnvOptions, EvalOptions, LoggingOptions, ModelOptions, PerformanceOptions, RunOptions
+from impoola.config import EnvOptions, EvalOptions, LoggingOptions, RunOptions
 from impoola.dqn import LOSS_KEYS, dqn_loss
-from impoola.envs.games import NUM_ACTIONS, check_choice
+from impoola.envs.games import NUM_ACTIONS
 from impoola.envs.procgen import OBS_SHAPE, ProcgenVecEnv
 from impoola.evaluation.episodes import evaluate_scores
 from impoola.models.agents import DQNAgent, build_agent
-from impoola.options import Checked, Float, Int, Maybe, refuse_unused
-from impoola.performance import compile_agent, prepare_agent, run_headline
+from impoola.models.encoders import ModelOptions
+from impoola.options import Checked, Float, Int, Maybe, check_choice, refuse_unused
+from impoola.performance import PerformanceOptions, compile_agent, prepare_agent, run_headline
 from impoola.replay import (
     ReplayMemory, check_replay_disk, has_snapshot, keep_only, restore_replay, rules_for, save_snapshot,
 )
-from impoola.session import checkpoint_due
-from impoola.training_run import MemoryNeed, training_run
-from impoola.training_state import EpisodeStats, TrainingState
+from impoola.run.checkpoint import load_state_strict
+from impoola.run.session import checkpoint_due
+from impoola.run.training_run import MemoryNeed, training_run
+from impoola.run.training_state import EpisodeStats, TrainingState
 
 EXPLORATIONS = ("egreedy", "softmax")
 

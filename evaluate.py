@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import tyro
 
-from impoola.checkpoint import load_agent, resolve_checkpoint
+from impoola.run.checkpoint import load_agent, resolve_checkpoint
 from impoola.cli import parse_choices, run_command
 from impoola.envs.games import normalized_score
 from impoola.evaluation.episodes import evaluate_track
@@ -34,8 +34,8 @@ from impoola.evaluation.video import record_episodes
 from impoola.models.agents import agent_kind, agent_policy
 from impoola.options import Checked, Float, Int, Maybe
 from impoola.performance import DeviceOptions
-from impoola.rundir import check_output_dir, default_out_dir, run_label
-from impoola.runlog import write_json
+from impoola.run.rundir import check_output_dir, default_out_dir, run_label
+from impoola.run.files import write_json
 
 DEFAULT_NOISE_STDS = (5.0, 15.0, 30.0)
 POLICY_GREEDY = {"release": None, "greedy": True, "sample": False}  # --policy -> evaluate_checkpoint's greedy

@@ -32,7 +32,7 @@ from benchmark_utils.launch import (
 from impoola.cli import run_command
 from impoola.envs.games import ABLATION_GAMES, AGENT_CENTERED_GAMES, GAMES
 from impoola.options import Checked, Float, Int, Maybe
-from impoola.rundir import run_name
+from impoola.run.rundir import run_name
 
 GAME_GROUPS = {"all": GAMES, "ablation": ABLATION_GAMES, "agent_centered": AGENT_CENTERED_GAMES}
 _SAFE_NAME = re.compile(r"^[\w.+=-]+$")

@@ -43,7 +43,7 @@ from benchmark_utils.benchmark import detect_gpus
 from impoola.cli import run_command
 from impoola.options import Checked, Float
 from impoola.ppo import PPOLoss, ppo_loss
-from impoola.rundir import RunDir, check_output_dir
+from impoola.run.rundir import RunDir, check_output_dir
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA_VERSION = 1
@@ -142,7 +142,7 @@ def loss_batch(size: int, num_actions: int) -> dict[str, torch.Tensor]:
 
 def check_losses(device: torch.device, config: Config) -> dict:
     """float32 losses of the first PPO model on one batch, on `device` against the CPU, per TF32 setting."""
-    from impoola.config import ModelOptions
+    from impoola.models.encoders import ModelOptions
     from impoola.envs.games import NUM_ACTIONS
     from impoola.models.agents import build_agent
     from impoola.performance import PerformanceOptions, prepare_agent

@@ -26,8 +26,9 @@ from pathlib import Path
 
 import tyro
 
-from impoola.config import BaselineOptions, ModelOptions
-from impoola.rundir import RunDir
+from impoola.baselines.options import BaselineOptions
+from impoola.models.encoders import ModelOptions
+from impoola.run.rundir import RunDir
 
 # Flags the launcher appends to every command; a command must not set them itself.
 LAUNCHER_FLAGS = ("env_id", "seed", "run_name", "output_dir", "resume")

@@ -31,8 +31,9 @@ from torch.profiler import ProfilerActivity, profile, record_function  # noqa: E
 from benchmark_utils import training_script  # noqa: E402
 from benchmark_utils.throughput import parse_variant  # noqa: E402
 from impoola.cli import run_command  # noqa: E402
-from impoola.config import EncoderName  # noqa: E402
-from impoola.envs.games import GAMES, check_choice  # noqa: E402
+from impoola.models.encoders import EncoderName  # noqa: E402
+from impoola.envs.games import GAMES  # noqa: E402
+from impoola.options import check_choice  # noqa: E402
 from impoola.envs.procgen import ProcgenVecEnv  # noqa: E402
 from impoola.options import Checked, Float, Int, from_flat  # noqa: E402
 

@@ -26,9 +26,9 @@ import numpy as np
 
 from benchmark_utils.validate import align_columns
 from impoola.cli import run_command
-from impoola.envs.games import GAMES, NUM_ACTIONS, check_choice, level_range
+from impoola.envs.games import GAMES, NUM_ACTIONS, level_range
 from impoola.envs.procgen import ProcgenVecEnv
-from impoola.options import Checked, Int
+from impoola.options import Checked, Int, check_choice
 from impoola.reference_curves import diagnostics
 
 NUM_ENVS, NUM_STEPS, WINDOW = 64, 256, 100  # the published update and eprewmean's window

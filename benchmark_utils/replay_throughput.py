@@ -19,7 +19,7 @@ import torch
 from impoola.cli import run_command
 from impoola.options import Checked, Int
 from impoola.replay import ReplayMemory, available_memory
-from impoola.startup import check_memory_need
+from impoola.run.startup import check_memory_need
 
 FRAME = (3, 64, 64)
 

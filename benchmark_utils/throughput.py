@@ -44,20 +44,20 @@ import torch
 from benchmark_utils import training_script
 from benchmark_utils.plain_ppo import plain_ppo_seconds
 from impoola.cli import run_command
-from impoola.config import ModelOptions, PerformanceOptions
-from impoola.envs.games import GAMES, NUM_ACTIONS, check_choice
+from impoola.envs.games import GAMES, NUM_ACTIONS
 from impoola.envs.procgen import OBS_SHAPE, ProcgenVecEnv
 from impoola.evaluation.episodes import evaluate_track
 from impoola.evaluation.tracks import GREEDY, EvalSpec
 from impoola.models.agents import agent_policy, build_agent
+from impoola.models.encoders import ModelOptions
 from impoola.openmp import OPENMP_ENV, USER_OPENMP_ENV
-from impoola.options import Checked, Int, Maybe, flat_options, from_flat, replace_flat
+from impoola.options import Checked, Int, Maybe, check_choice, flat_options, from_flat, replace_flat
 from impoola.performance import (
-    compile_agent, compiled, configure_torch, describe_device, native_bf16, prepare_agent,
+    PerformanceOptions, compile_agent, compiled, configure_torch, describe_device, native_bf16, prepare_agent,
 )
 from impoola.ppo import ppo_loss
 from impoola.replay import ReplayMemory
-from impoola.rundir import RunDir, check_output_file
+from impoola.run.rundir import RunDir, check_output_file
 
 dqn_training = training_script("dqn_training")
 ppo_training = training_script("ppo_training")

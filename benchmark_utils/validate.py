@@ -47,15 +47,16 @@ import numpy as np
 
 from benchmark_utils.launch import flag_values, model_tag
 from impoola.cli import run_command, user_errors
-from impoola.config import SEED_RANGE, ModelOptions, PerformanceOptions
-from impoola.envs.games import GAMES, check_choice, level_range
-from impoola.models.encoders import ENCODERS
-from impoola.options import Checked, Int
+from impoola.config import SEED_RANGE
+from impoola.envs.games import GAMES, level_range
+from impoola.models.encoders import ENCODERS, ModelOptions
+from impoola.options import Checked, Int, check_choice
+from impoola.performance import PerformanceOptions
 from impoola.presets import preset_values
-from impoola.checkpoint import ADDED_OPTIONS
+from impoola.run.checkpoint import ADDED_OPTIONS
 from impoola.reference_curves import LAST_DIAGNOSTIC_UPDATE, SETTINGS, STEPS_PER_UPDATE, curves, diagnostics
-from impoola.rundir import RunDir, check_output_dir, check_output_file
-from impoola.rundir import run_name as script_run_name
+from impoola.run.rundir import RunDir, check_output_dir, check_output_file
+from impoola.run.rundir import run_name as script_run_name
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOOTHED_RETURN = "charts/episodic_return_last100"

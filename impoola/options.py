@@ -142,6 +142,13 @@ def _has_float(hint: Any) -> bool:
     return hint is float or any(_has_float(arg) for arg in typing.get_args(hint))
 
 
+def check_choice(name: str, value: str, valid: tuple[str, ...]) -> str:
+    """Return `value` if it is one of `valid`, else raise a one-line ValueError naming both."""
+    if value not in valid:
+        raise ValueError(f"invalid {name} {value!r}; valid: {', '.join(valid)}")
+    return value
+
+
 class Checked:
     """Base of option groups: building one checks every declared range, then the group's own `check()`."""
 

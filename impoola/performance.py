@@ -13,17 +13,43 @@ import math
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import numpy as np
 import torch
 from torch import nn
 
-from impoola.config import PerformanceOptions
-from impoola.options import Checked, Int, Maybe
+from impoola.options import Checked, Int, Maybe, check_choice
 
 M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # glibc mallopt parameters
 Fn = TypeVar("Fn", bound=Callable)
+PRECISIONS = ("float32", "bf16")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
+@dataclass(frozen=True)
+class PerformanceOptions(Checked):
+    """Speed: numerics, compilation, memory format and threads (the defaults keep the published numerics)."""
+
+    precision: Literal["float32", "bf16"] = "float32"
+    """float32 (as published) or bf16: the encoder under bf16 autocast (CUDA, or CPUs with AVX512-BF16/AMX; CUDA also
+    turns on TF32)"""
+    compile: bool = False
+    """torch.compile the networks' forward/backward and PPO's loss (CUDA graphs on CUDA); pays off on GPUs, not CPUs"""
+    compile_mode: Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] | None = None
+    """torch.compile mode (default: reduce-overhead, i.e. CUDA graphs, on CUDA; default on CPU)"""
+    channels_last: bool = True
+    """channels-last memory format for the encoder (float32 results equal NCHW up to rounding)"""
+    torch_threads: Maybe(Int(1, 1024)) = None
+    """torch intra-op threads (default: torch's own, the cores this process may use; Procgen and torch take turns)"""
+    reuse_host_memory: bool = False
+    """keep freed CPU memory in the process for the next step (glibc malloc: no mmap'd chunks, no trimming) instead
+    of page-faulting every large tensor back in (README, "Speed": up to 1.09x PPO steps/s on a CPU, more peak memory)"""
+
+    def check(self) -> None:
+        check_choice("precision", self.precision, PRECISIONS)
+        if self.compile_mode is not None:
+            check_choice("compile_mode", self.compile_mode, COMPILE_MODES)
 
 
 def cpu_features() -> dict[str, str | bool]:

@@ -16,7 +16,8 @@ from typing import Any, Final, Mapping
 
 import pandas as pd
 
-from impoola.envs.games import GAMES, check_choice
+from impoola.envs.games import GAMES
+from impoola.options import check_choice
 
 DATA_FILE: Final = "train_procgen_easy200.csv.gz"
 DIAGNOSTICS_FILE: Final = "train_procgen_easy200_diagnostics.csv.gz"

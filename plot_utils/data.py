@@ -21,7 +21,7 @@ import pandas as pd
 from impoola import reference_curves
 from impoola.envs.games import DISTRIBUTION_MODES, GAMES, normalized_score
 from impoola.models.encoders import ENCODERS
-from impoola.rundir import METRICS_FILE, RunDir
+from impoola.run.rundir import METRICS_FILE, RunDir
 from plot_utils import published
 
 COLUMNS = ("model", "game", "seed", "step", "metric", "value")

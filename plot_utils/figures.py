@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 
 from impoola.cli import run_command
 from impoola.options import Checked, Float, Int, Maybe
-from impoola.rundir import check_output_dir, check_output_file
+from impoola.run.rundir import check_output_dir, check_output_file
 from plot_utils import data, published, stats, tables
 
 FORMATS = ("pdf", "png")

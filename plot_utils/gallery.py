@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 from impoola.cli import run_command
-from impoola.rundir import check_output_dir
+from impoola.run.rundir import check_output_dir
 from plot_utils import data, figures
 
 GALLERY_DIR = Path(__file__).resolve().parents[1] / "docs" / "figures"

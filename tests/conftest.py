@@ -46,7 +46,7 @@ def tiny_run(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tiny_run) -> Path:
     """The newest checkpoint file of the shared tiny run."""
-    from impoola.checkpoint import list_checkpoints
+    from impoola.run.checkpoint import list_checkpoints
 
     return list_checkpoints(tiny_run / "checkpoints")[-1]
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+from impoola.options import check_choice
+
 GAMES: tuple[str, ...] = (
     "bigfish", "bossfight", "caveflyer", "chaser", "climber", "coinrun", "dodgeball", "fruitbot",
     "heist", "jumper", "leaper", "maze", "miner", "ninja", "plunder", "starpilot",
@@ -36,13 +38,6 @@ NORMALIZATION: dict[str, dict[str, tuple[float, float]]] = {
 TRAIN_LEVELS = {"easy": 200, "hard": 500}
 FINETUNE_START_LEVEL = {"easy": 201, "hard": 501}
 FINETUNE_NUM_LEVELS = 100
-
-
-def check_choice(name: str, value: str, valid: tuple[str, ...]) -> str:
-    """Return `value` if it is one of `valid`, else raise a one-line ValueError naming both."""
-    if value not in valid:
-        raise ValueError(f"invalid {name} {value!r}; valid: {', '.join(valid)}")
-    return value
 
 
 def normalized_score(env_id: str, distribution_mode: str, mean_return: float) -> float:

@@ -10,7 +10,8 @@ from typing import Any
 import gymnasium
 import numpy as np
 
-from impoola.envs.games import DISTRIBUTION_MODES, GAMES, NUM_ACTIONS, check_choice, level_range
+from impoola.envs.games import DISTRIBUTION_MODES, GAMES, NUM_ACTIONS, level_range
+from impoola.options import check_choice
 from impoola.envs.wrappers import PixelNoise
 
 # procgen imports gym 0.26, which prints an "unmaintained" notice to stderr on import: keep the CLIs quiet.

@@ -28,7 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from impoola.envs.games import TRACKS, check_choice, level_range
+from impoola.envs.games import TRACKS, level_range
+from impoola.options import check_choice
 from impoola.envs.procgen import ProcgenVecEnv, make_track_env
 from impoola.envs.wrappers import PixelNoise
 

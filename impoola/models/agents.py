@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from torch.distributions import Categorical
 
-from impoola.config import ModelOptions
+from impoola.models.encoders import ModelOptions
 from impoola.models.encoders import ENCODERS, Encoder, initialise
 
 

@@ -36,16 +36,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar, Literal
 
 import torch
 from torch import nn
 
-from impoola.models.heads import LATENT_HEADS, HeadSpec, build_head
-from impoola.options import refuse_unused
-
-if TYPE_CHECKING:
-    from impoola.config import ModelOptions
+from impoola.models.heads import HEADS, LATENT_HEADS, HeadSpec, build_head
+from impoola.options import Checked, Float, Int, check_choice, refuse_unused
 
 LATENT_DIM = 256
 IMPALA_CHANNELS = (16, 32, 32)
@@ -389,3 +386,91 @@ ENCODERS: dict[str, EncoderFamily] = {
     "impoola": EncoderFamily(ImpalaEncoder, "avg"),
     "nature": EncoderFamily(NatureEncoder, "flatten"),
 }
+
+EncoderName = Literal[tuple(ENCODERS)]  # type: ignore[valid-type]  # the registry's families, as CLI choices
+
+
+@dataclass(frozen=True)
+class ModelOptions(Checked):
+    """Which network: the encoder family, its width and the paper's ablation/comparison variants.
+
+    `model_name` is the stable short name used in run names, W&B tags and plots: the family and width
+    (`impoola_s2`, `impala_s2`, `nature_s1`; `nature_f32-64-64` with explicit filters), then one suffix
+    per non-default option, in this order:
+    `_<pooling>` (a head other than the family's own: `_max`, `_stacked`, `_depthwise`, `_softmoe`,
+    `_avg` for Nature w/ GAP, `_flatten`), `_k<k>` (pool_size k != 1), `_4seq` / `_4conv` (extra_stage
+    for Impala/Impoola / Nature), `_pe` (positional encoding, placement "first") or `_pe_<placement>`,
+    `_dropout<p>`, `_samepool` (TensorFlow's max-pool padding), `_glorot` (TF 1.x initialisation). The training
+    scripts append `BaselineOptions.suffix` (`_pruned`, `_redo`, ...).
+    """
+
+    encoder: EncoderName = "impoola"
+    """encoder family: impala (flatten), impoola (global average pooling) or nature"""
+    scale: Float(0, 16, low_open=True) = 2
+    """width scale τ: the Impala/Impoola channels are (16, 32, 32)·τ; nature τ=1..3 picks the plotted filters"""
+    pooling: str | None = None
+    """head after the final ReLU: flatten, avg, max, stacked, depthwise, softmoe (default: the family's)"""
+    pool_size: Int(1, 16) = 1
+    """output size k of avg/max pooling (k=1: Impoola's global average pooling, k=2: the 2x2 ablation)"""
+    cnn_filters: tuple[int, ...] | None = None
+    """explicit Nature-CNN filters, e.g. 32 64 64 (default for τ=1..3: (16, 32, 32)·(τ+1)); 4 with extra_stage"""
+    extra_stage: bool = False
+    """impala/impoola: a 4th conv sequence, (16, 32, 32, 32)·τ; nature: "Nature + 1 conv" (k4 s2 x3, k3 s1)"""
+    positional_encoding: bool = False
+    """add a fixed sinusoidal positional encoding in [0, 0.1] (impala/impoola) at --pe_placement"""
+    pe_placement: Literal["first", "last", "all", "before_pool", "after_pool"] = "first"
+    """first: the input frame; last: the last conv sequence's output; all: every sequence's input; before/after_pool"""
+    dropout: Float(0, 1, high_open=True) = 0.0
+    """dropout probability right before the encoder's Linear(-> 256) (the ablation uses 0.1)"""
+    maxpool_padding: Literal["symmetric", "same"] = "symmetric"
+    """impala/impoola conv sequences' 3x3/2 max-pool: symmetric (padding 1 on each side, PyTorch's; the release) or
+    same (TensorFlow's 'same': one row and column at the bottom/right only; OpenAI's train-procgen)"""
+    encoder_init: Literal["torch", "glorot"] = "torch"
+    """encoder initialisation: torch (PyTorch's defaults, U(±1/√fan_in) weights and biases; the release) or glorot
+    (TF 1.x's defaults: glorot_uniform weights, zero biases; OpenAI's train-procgen). The heads stay orthogonal"""
+
+    def check(self) -> None:
+        """Rules between the model options and the shapes they imply (the family's own: `check_options`)."""
+        check_choice("encoder", self.encoder, tuple(ENCODERS))
+        check_choice("maxpool_padding", self.maxpool_padding, MAXPOOL_PADDINGS)
+        check_choice("encoder_init", self.encoder_init, tuple(ENCODER_INITS))
+        family = ENCODERS[self.encoder].encoder_class
+        pooling = self.resolved_pooling()
+        check_choice("pooling", pooling, tuple(sorted(HEADS)))
+        check_choice("pe_placement", self.pe_placement, PE_PLACEMENTS)
+        if not self.positional_encoding:
+            refuse_unused(self, ("pe_placement",), "with --positional_encoding")
+        if self.pool_size != 1 and pooling not in ("avg", "max"):
+            raise ValueError(
+                f"invalid pool_size {self.pool_size!r} for pooling {pooling!r}; valid: 1 (k x k needs avg or max)"
+            )
+        if self.cnn_filters is not None and any(f <= 0 for f in self.cnn_filters):
+            raise ValueError(f"invalid cnn_filters {self.cnn_filters!r}; valid: positive integers")
+        if self.dropout > 0 and pooling == "softmoe":
+            raise ValueError("invalid dropout with pooling 'softmoe'; valid: 0 (SoftMoE has no Linear to drop into)")
+        family.check_options(self, pooling)
+
+    def resolved_pooling(self) -> str:
+        return self.pooling if self.pooling is not None else ENCODERS[self.encoder].default_pooling
+
+    @property
+    def model_name(self) -> str:
+        """Stable short name used in run names, W&B tags and plots, e.g. impoola_s2 (suffixes: class docstring)."""
+        family = ENCODERS[self.encoder]
+        name = family.encoder_class.name_stem(self.encoder, self)
+        pooling = self.resolved_pooling()
+        if pooling != family.default_pooling:
+            name += f"_{pooling}"
+        if self.pool_size != 1:
+            name += f"_k{self.pool_size}"
+        if self.extra_stage:
+            name += family.encoder_class.extra_stage_suffix
+        if self.positional_encoding:
+            name += "_pe" if self.pe_placement == "first" else f"_pe_{self.pe_placement}"
+        if self.dropout > 0:
+            name += f"_dropout{self.dropout:g}"
+        if self.maxpool_padding != "symmetric":
+            name += f"_{self.maxpool_padding}pool"
+        if self.encoder_init != "torch":
+            name += f"_{self.encoder_init}"
+        return name

@@ -11,7 +11,8 @@ from typing import Any
 
 import torch
 
-from impoola.config import BaselineOptions, ModelOptions
+from impoola.baselines.options import BaselineOptions
+from impoola.models.encoders import ModelOptions
 from impoola.models.agents import build_agent, count_parameters
 
 SCALES = (1, 2, 3, 4)

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from impoola.checkpoint import atomic_write_bytes
+from impoola.run.files import atomic_write_bytes
 from impoola.cli import size_text
 from impoola.replay.memory import ReplayMemory
 

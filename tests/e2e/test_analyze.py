@@ -10,8 +10,8 @@ import torch
 
 from analyze import main
 from impoola.analysis.translation import read_matrix_csv
-from impoola.checkpoint import save_checkpoint
-from impoola.config import ModelOptions
+from impoola.run.checkpoint import save_checkpoint
+from impoola.models.encoders import ModelOptions
 from impoola.models.agents import build_agent
 
 

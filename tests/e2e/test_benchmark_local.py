@@ -238,7 +238,7 @@ def test_launch_script_passes_backend_options(tmp_path):
 def test_launch_script_commands_are_valid_ppo_training_flags(tmp_path):
     """Every PPO command of the launch scripts parses and validates, and its run name is the script's default one."""
     from impoola.cli import parse_cli
-    from impoola.rundir import run_name
+    from impoola.run.rundir import run_name
     from ppo_training import Args
 
     for script in LAUNCH_SCRIPTS:

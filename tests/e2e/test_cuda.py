@@ -14,7 +14,7 @@ import torch
 import dqn_training
 import ppo_training
 from benchmark_utils.gpu_check import TINY, check_losses
-from impoola.config import ModelOptions
+from impoola.models.encoders import ModelOptions
 from impoola.models.agents import build_agent
 from impoola.performance import PerformanceOptions, compile_agent, prepare_agent
 from support.paths import ROOT

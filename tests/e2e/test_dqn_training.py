@@ -13,10 +13,10 @@ import torch
 
 import dqn_training
 from dqn_training import act, main
-from impoola.checkpoint import list_checkpoints, load_agent, load_checkpoint
+from impoola.run.checkpoint import list_checkpoints, load_agent, load_checkpoint
 from impoola.evaluation.episodes import evaluate_track
 from impoola.evaluation.tracks import EvalSpec
-from impoola.guards import EXIT_PREEMPTED
+from impoola.run.guards import EXIT_PREEMPTED
 from impoola.models.agents import DQNAgent, agent_policy
 from impoola.replay import ReplayMemory
 from support.paths import ROOT

@@ -10,11 +10,11 @@ import sys
 import pytest
 import torch
 
-from impoola.checkpoint import list_checkpoints, load_agent, load_checkpoint
+from impoola.run.checkpoint import list_checkpoints, load_agent, load_checkpoint
 from impoola.evaluation.episodes import evaluate_track
 from impoola.evaluation.tracks import EvalSpec
 from impoola.evaluation.video import count_video_frames
-from impoola.guards import EXIT_NONFINITE
+from impoola.run.guards import EXIT_NONFINITE
 from impoola.models.agents import agent_policy
 from ppo_training import main
 from support.identical_runs import CONFIG

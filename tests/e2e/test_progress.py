@@ -7,7 +7,7 @@ import pytest
 
 import dqn_training
 import ppo_training
-from impoola.runlog import Progress
+from impoola.run.runlog import Progress
 from support.runs import tiny_dqn_args, tiny_ppo_args
 
 

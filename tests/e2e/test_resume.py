@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 import torch
 
-from impoola.checkpoint import list_checkpoints, load_checkpoint
-from impoola.runlog import RunLog
+from impoola.run.checkpoint import list_checkpoints, load_checkpoint
+from impoola.run.runlog import RunLog
 from ppo_training import main
 from support.identical_runs import CONFIG, assert_same_state, final_state, is_wall_clock, metric_rows, run
 from support.paths import ROOT
@@ -86,7 +86,7 @@ def kill_after_row(monkeypatch, step: int, final: bool = False) -> None:
 
 def kill_inside_checkpoint_write(monkeypatch, step: int) -> None:
     """Raise Killed after `ckpt_<step>.pt`'s temporary file is written and fsynced, before its rename."""
-    from impoola import checkpoint
+    from impoola.run import files
 
     original = os.replace
 
@@ -95,7 +95,7 @@ def kill_inside_checkpoint_write(monkeypatch, step: int) -> None:
             raise Killed
         original(src, dst)
 
-    monkeypatch.setattr(checkpoint.os, "replace", replace)
+    monkeypatch.setattr(files.os, "replace", replace)
 
 
 @pytest.mark.parametrize("point", ["before_first_checkpoint", "between_row_and_checkpoint", "inside_checkpoint_write",
@@ -380,7 +380,7 @@ DQN_KILL_POINTS = {
     "inside the first replay save": ("impoola.replay.persistence:atomic_write_bytes", 5, "before", 3),
     "inside the fourth replay save, keep 1": ("impoola.replay.persistence:atomic_write_bytes",
                                               3 * REPLAY_WRITES + 9, "before", 1),
-    "snapshot written, its checkpoint not, keep 1": ("impoola.checkpoint:save_checkpoint", 3, "before", 1),
+    "snapshot written, its checkpoint not, keep 1": ("impoola.run.checkpoint:save_checkpoint", 3, "before", 1),
     "inside a checkpoint write, keep 1": ("torch:save", 3, "after", 1),
     "before older snapshots are deleted, keep 1": ("impoola.replay:keep_only", 3, "before", 1),
     "inside the last replay save, keep 1": ("impoola.replay.persistence:atomic_write_bytes",

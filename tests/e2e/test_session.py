@@ -6,7 +6,7 @@ import pytest
 
 import dqn_training
 import ppo_training
-from impoola.checkpoint import list_checkpoints
+from impoola.run.checkpoint import list_checkpoints
 from support.runs import tiny_dqn_args, tiny_ppo_args
 
 

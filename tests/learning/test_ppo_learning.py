@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import ppo_training
-from impoola.checkpoint import load_agent
+from impoola.run.checkpoint import load_agent
 from impoola.evaluation.episodes import evaluate
 from impoola.models.agents import agent_policy
 from impoola.performance import native_bf16

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from impoola.checkpoint import list_checkpoints, load_checkpoint
+from impoola.run.checkpoint import list_checkpoints, load_checkpoint
 from ppo_training import main
 from support.runs import tiny_ppo_args
 

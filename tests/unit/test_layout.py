@@ -26,6 +26,7 @@ TESTED_ELSEWHERE = {
     # The option groups, their ranges and the presets: every bad input of every command, and the parsing tests.
     "impoola/config.py": "tests/e2e/test_bad_input.py, tests/unit/impoola/test_cli.py",
     "impoola/options.py": "tests/e2e/test_bad_input.py",
+    "impoola/baselines/options.py": "tests/e2e/test_bad_input.py, tests/unit/impoola/models/test_model_variants.py",
     "impoola/presets.py": "tests/e2e/test_bad_input.py (the train-procgen preset's resolved options)",
     # The agents, the pooling heads and the model table are tested together, per model of the table.
     "impoola/models/heads.py": "tests/unit/impoola/models/test_encoders.py, test_model_variants.py",

@@ -73,7 +73,7 @@ def test_throughput_benchmark_prints_interleaved_medians(algo, tmp_path):
 def test_the_real_loop_builds_the_network_its_parts_are_timed_on(model, tmp_path):
     """Every model option reaches the training scripts' Args: loop and parts measure the same network."""
     from benchmark_utils.throughput import ThroughputOptions, dqn_args, ppo_args
-    from impoola.config import ModelOptions
+    from impoola.models.encoders import ModelOptions
     from impoola.envs.games import NUM_ACTIONS
     from impoola.models.agents import build_agent
 

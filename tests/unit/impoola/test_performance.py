@@ -11,8 +11,8 @@ import pytest
 import torch
 
 import ppo_training
-from impoola.config import ModelOptions
 from impoola.models.agents import build_agent
+from impoola.models.encoders import ModelOptions
 from impoola.performance import (
     PerformanceOptions, StepPacking, StepTransfer, allows_tf32, compile_agent, compiled, configure_torch,
     cpu_features, prepare_agent, resolved_compile_mode,

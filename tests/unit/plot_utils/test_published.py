@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from impoola.config import ModelOptions
+from impoola.models.encoders import ModelOptions
 from impoola.models.agents import build_agent
 from plot_utils.published import PARAM_COUNTS, PUBLISHED_IQM, READ_OFF_ERROR, figure1_table
 

@@ -10,7 +10,7 @@ from torch import nn
 from torch.nn.utils import prune
 
 from impoola.analysis.dormant import dormant_batch, dormant_metrics, dormant_scores, measured_layers
-from impoola.config import ModelOptions
+from impoola.models.encoders import ModelOptions
 from impoola.models.agents import build_agent
 from support.paths import DATA
 

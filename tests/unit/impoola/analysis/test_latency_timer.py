@@ -10,7 +10,7 @@ from torch import nn
 
 from impoola.analysis import stats
 from impoola.analysis.stats import CudaEventTimer, WallClockTimer, device_timer, mean_call_ms, measure_latency
-from impoola.config import ModelOptions
+from impoola.models.encoders import ModelOptions
 from impoola.models.agents import build_agent
 
 

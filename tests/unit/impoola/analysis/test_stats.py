@@ -7,7 +7,7 @@ import json
 import pytest
 
 from impoola.analysis.stats import measure_latency, network_stats
-from impoola.config import ModelOptions
+from impoola.models.encoders import ModelOptions
 from impoola.models.agents import build_agent
 from support.paths import DATA
 

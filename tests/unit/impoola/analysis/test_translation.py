@@ -10,7 +10,7 @@ from torch import nn
 from impoola.analysis.translation import (
     build_sprite_images, plot_heatmaps, read_matrix_csv, translation_sensitivity, write_matrix_csv,
 )
-from impoola.config import ModelOptions
+from impoola.models.encoders import ModelOptions
 from impoola.models.agents import build_agent
 
 

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from impoola.config import EnvOptions, ModelOptions
+from impoola.config import EnvOptions
+from impoola.models.encoders import ModelOptions
 from impoola.envs.games import DISTRIBUTION_MODES, TRACKS, level_range
 from impoola.evaluation import episodes
 from impoola.evaluation.episodes import evaluate_scores

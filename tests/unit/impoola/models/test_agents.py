@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from impoola.config import ModelOptions
+from impoola.models.encoders import ModelOptions
 from impoola.envs.games import NUM_ACTIONS
 from impoola.envs.procgen import ProcgenVecEnv
 from impoola.models.agents import agent_policy, build_agent

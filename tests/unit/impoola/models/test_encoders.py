@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from impoola.config import ModelOptions
+from impoola.models.encoders import ModelOptions
 from impoola.models.agents import build_agent, count_parameters
 from impoola.models.encoders import ENCODERS, Encoder, EncoderFamily, ImpalaEncoder
 from impoola.models.heads import HeadSpec, build_head

@@ -9,7 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from impoola.config import BaselineOptions, ModelOptions
+from impoola.baselines.options import BaselineOptions
+from impoola.models.encoders import ModelOptions
 from impoola.models import table
 from impoola.models.agents import build_agent, count_parameters
 from impoola.models.encoders import PE_PLACEMENTS, PositionalEncoding

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from impoola.replay import ReplayMemory, available_memory
-from impoola.startup import check_memory_need
+from impoola.run.startup import check_memory_need
 
 
 def test_memory_check_raises_one_line_error():

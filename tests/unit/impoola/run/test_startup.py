@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from impoola.config import LoggingOptions, ModelOptions
-from impoola.startup import check_buildable, check_memory_need, check_resume, check_wandb
+from impoola.config import LoggingOptions
+from impoola.models.encoders import ModelOptions
+from impoola.run.startup import check_buildable, check_memory_need, check_resume, check_wandb
 
 
 def test_the_model_is_built_on_the_meta_device_and_a_build_failure_is_one_line(monkeypatch):

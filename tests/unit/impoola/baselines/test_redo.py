@@ -8,10 +8,10 @@ import json
 import pytest
 import torch
 
-from impoola.config import ModelOptions
+from impoola.models.encoders import ModelOptions
 from impoola.models.agents import PPOAgent, build_agent
 from impoola.models.encoders import NatureEncoder
-from impoola.redo import ReDo, channel_columns
+from impoola.baselines.redo import ReDo, channel_columns
 from support.paths import DATA
 
 OBS = torch.randint(0, 256, (16, 3, 64, 64), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))

@@ -1,4 +1,4 @@
-"""Checkpoint files: atomic writes, rotation and clean-up, corrupt and foreign files, the model they fit and the
+"""Checkpoint files: rotation and clean-up, corrupt and foreign files, the model they fit and the
 resume's choice of checkpoint."""
 
 from __future__ import annotations
@@ -6,29 +6,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-from impoola.checkpoint import (
-    CheckpointError, atomic_write_bytes, list_checkpoints, load_checkpoint, load_resume_checkpoint, save_checkpoint,
+from impoola.run.checkpoint import (
+    CheckpointError, list_checkpoints, load_checkpoint, load_resume_checkpoint, save_checkpoint,
 )
-from impoola.rundir import RunDir
+from impoola.run.rundir import RunDir
 
 
 def payload(**args) -> dict:
     """A minimal checkpoint payload with the given run args."""
     return {"agent": {"w": torch.ones(2)}, "args": {"encoder": "impoola", "scale": 2.0, "learning_rate": None,
                                                    "num_envs": 64, "seed": 1, **args}, "agent_kind": "ppo"}
-
-
-def test_atomic_write_keeps_the_old_file_when_the_writer_fails(tmp_path):
-    path = tmp_path / "f.bin"
-    atomic_write_bytes(path, lambda f: f.write(b"old"))
-
-    def fail(f):
-        f.write(b"half")
-        raise OSError("disk full")
-
-    with pytest.raises(OSError):
-        atomic_write_bytes(path, fail)
-    assert path.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["f.bin"]
 
 
 def test_save_rotates_and_a_new_writer_removes_killed_writers_temporary_files_everywhere(tmp_path):

@@ -1,4 +1,4 @@
-"""A run's outputs in its run directory (impoola.rundir): resolved config, metrics file, TensorBoard, W&B and the
+"""A run's outputs in its run directory (impoola.run.rundir): resolved config, metrics file, TensorBoard, W&B and the
 progress bar."""
 
 from __future__ import annotations
@@ -18,14 +18,11 @@ from urllib.parse import urlparse
 
 from tqdm import tqdm
 
-from impoola.checkpoint import atomic_write_bytes
-from impoola.rundir import RunDir
+from impoola.run.files import atomic_write_bytes, write_json
+from impoola.run.rundir import RunDir
 
 WANDB_INIT_TIMEOUT = 90  # seconds W&B online may take to start once its server answers
 WANDB_CONNECT_TIMEOUT = 10  # seconds per network operation of the W&B server check before a run logs offline
-
-def write_json(path: Path, data: Any) -> None:
-    atomic_write_bytes(path, lambda f: f.write(json.dumps(data, indent=2, default=str).encode()))
 
 
 def _json_value(value: Any) -> Any:

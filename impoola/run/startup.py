@@ -9,8 +9,9 @@ from typing import Any
 import torch
 
 from impoola.cli import size_text
-from impoola.config import LoggingOptions, ModelOptions
-from impoola.runlog import wandb_base_url, wandb_credentials
+from impoola.config import LoggingOptions
+from impoola.models.encoders import ModelOptions
+from impoola.run.runlog import wandb_base_url, wandb_credentials
 
 
 def check_buildable(kind: str, model: ModelOptions, num_actions: int) -> None:

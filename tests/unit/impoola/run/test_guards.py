@@ -8,9 +8,8 @@ import signal
 import pytest
 import torch
 
-from impoola.checkpoint import save_checkpoint
-from impoola.config import parse_signal
-from impoola.guards import EXIT_NONFINITE, FiniteGuard, StopFlag
+from impoola.run.checkpoint import save_checkpoint
+from impoola.run.guards import EXIT_NONFINITE, FiniteGuard, StopFlag, parse_signal
 from ppo_training import LOSS_KEYS
 
 

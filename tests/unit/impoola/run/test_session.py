@@ -8,9 +8,9 @@ import signal
 
 import pytest
 
-from impoola.guards import EXIT_PREEMPTED
-from impoola.rundir import RunDir
-from impoola.session import TrainingSession, checkpoint_due
+from impoola.run.guards import EXIT_PREEMPTED
+from impoola.run.rundir import RunDir
+from impoola.run.session import TrainingSession, checkpoint_due
 
 
 class Resource:

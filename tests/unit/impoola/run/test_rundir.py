@@ -16,9 +16,9 @@ import pytest
 import torch
 
 import ppo_training
-from impoola.checkpoint import list_checkpoints, load_agent, load_checkpoint, save_checkpoint
+from impoola.run.checkpoint import list_checkpoints, load_agent, load_checkpoint, save_checkpoint
 from impoola.cli import run_command, user_errors
-from impoola.rundir import RunDir, RunDirectoryError
+from impoola.run.rundir import RunDir, RunDirectoryError
 from support.paths import DATA, ROOT
 from support.runs import tiny_ppo_args
 
@@ -55,7 +55,7 @@ def test_second_writer_is_refused_naming_the_holder_while_the_first_finishes_int
 
 def test_a_dead_holders_lock_is_taken_over(tmp_path):
     holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from impoola.rundir import RunDir; RunDir(sys.argv[1], 'run').acquire(False); "
+        "import sys, time; from impoola.run.rundir import RunDir; RunDir(sys.argv[1], 'run').acquire(False); "
         "print('locked', flush=True); time.sleep(600)"), str(tmp_path)],
         cwd=ROOT, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert holder.stdout.readline().strip() == "locked"

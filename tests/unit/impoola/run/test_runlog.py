@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from impoola.rundir import RunDir
-from impoola.runlog import Progress, RunLog, duration, wandb_credentials, wandb_refusal
+from impoola.run.rundir import RunDir
+from impoola.run.runlog import Progress, RunLog, duration, wandb_credentials, wandb_refusal
 from support.runs import read_scalars
 
 

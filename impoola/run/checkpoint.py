@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import os
 import re
 import sys
 from collections.abc import Callable
@@ -13,9 +12,10 @@ from typing import Any
 
 import torch
 
-from impoola.config import ModelOptions
+from impoola.models.encoders import ModelOptions
 from impoola.models.encoders import ENCODERS
-from impoola.rundir import CHECKPOINTS_DIR
+from impoola.run.files import atomic_write_bytes
+from impoola.run.rundir import CHECKPOINTS_DIR
 
 CHECKPOINT_PATTERN = re.compile(r"^ckpt_(\d+)\.pt$")
 FORMAT_VERSION = 1
@@ -31,32 +31,6 @@ RESUME_FREE_ARGS = ("resume", "preset", "output_dir", "run_name", "progress_bar"
 
 class CheckpointError(ValueError):
     """A checkpoint is missing, corrupt or does not fit the model it is loaded into."""
-
-
-def atomic_write_bytes(path: Path, write) -> None:
-    """Call `write(file)` on a temporary file next to `path`, fsync it, then rename it over `path`.
-
-    On a file-system error (no space, read-only, ...) the old `path` is untouched, the temporary file is removed
-    and the OSError names `path`.
-    """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")  # a killed writer's leftover: rundir.TEMP_PATTERN
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def save_checkpoint(directory: Path, step: int, payload: dict[str, Any], keep: int = 3) -> Path:
@@ -205,7 +179,7 @@ def load_agent(path: str | Path, device: str | torch.device = "cpu"):
     state (`*_orig` / `*_mask` tensors) gets its pruning masks re-applied.
     """
     from impoola.models.agents import build_agent
-    from impoola.pruning import prepare_pruned
+    from impoola.baselines.pruning import prepare_pruned
 
     payload = load_checkpoint(path)
     args = payload["args"]

@@ -8,10 +8,10 @@ import math
 import pytest
 import torch
 
-from impoola.checkpoint import load_agent, save_checkpoint
-from impoola.config import ModelOptions
+from impoola.run.checkpoint import load_agent, save_checkpoint
+from impoola.models.encoders import ModelOptions
 from impoola.models.agents import build_agent
-from impoola.pruning import GradualPruner, schedule
+from impoola.baselines.pruning import GradualPruner, schedule
 
 OPTIONS = ModelOptions(encoder="impala", scale=0.5)
 OBS = torch.randint(0, 256, (4, 3, 64, 64), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))

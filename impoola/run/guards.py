@@ -11,18 +11,35 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from impoola.checkpoint import list_checkpoints
-from impoola.config import CHECKPOINT_SIGNALS, parse_signal
+from impoola.run.checkpoint import list_checkpoints
 
 EXIT_PREEMPTED = 3
 EXIT_NONFINITE = 4
+
+# SIGTERM / SIGUSR2 by default: what SLURM and submitit send before a time limit or preemption.
+CHECKPOINT_SIGNALS = ("SIGTERM", "SIGUSR2")
+
+# Signals a scheduler or a person sends to end a job (preemption notices, SLURM's --signal, Ctrl-C, a closed
+# terminal, a CPU-time limit). Signals a healthy process receives in normal operation (SIGCHLD from an exiting W&B
+# child, SIGPIPE, SIGWINCH, SIGALRM, ...) and those the interpreter or libraries use are not among them.
+PREEMPTION_SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGXCPU")
+
+
+def parse_signal(name: str) -> signal.Signals:
+    """A preemption signal (PREEMPTION_SIGNALS) from its name (SIGTERM, TERM, usr2, ...); a one-line ValueError
+    otherwise."""
+    key = name.strip().upper()
+    key = key if key.startswith("SIG") else f"SIG{key}"
+    if key not in PREEMPTION_SIGNALS:
+        raise ValueError(f"invalid checkpoint_signals value {name!r}; valid: {', '.join(PREEMPTION_SIGNALS)} "
+                         "(signals that end a job, not ones a running process receives in normal operation)")
+    return signal.Signals[key]
 
 
 class StopFlag:
     """Records the first checkpoint signal received; `close()` restores the previous handlers."""
 
-    # SIGTERM / SIGUSR2 by default: what SLURM and submitit send before a time limit or preemption. The
-    # handler only sets a flag; the training loop checkpoints at its next iteration boundary and exits.
+    # The handler only sets a flag; the training loop checkpoints at its next iteration boundary and exits.
 
     def __init__(self, signals: Iterable[str] = CHECKPOINT_SIGNALS) -> None:
         self.signal: int | None = None

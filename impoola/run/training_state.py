@@ -9,12 +9,12 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from impoola.checkpoint import load_state_strict
+from impoola.run.checkpoint import load_state_strict
 from impoola.config import EnvOptions
 from impoola.envs.games import NUM_ACTIONS, normalized_score
 from impoola.envs.procgen import ProcgenVecEnv
 from impoola.options import flat_options
-from impoola.seeding import rng_state, set_rng_state
+from impoola.run.seeding import rng_state, set_rng_state
 
 
 @dataclass(eq=False, kw_only=True)

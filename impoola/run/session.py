@@ -21,9 +21,8 @@ from typing import Protocol, TypeVar
 
 import torch
 
-from impoola.config import CHECKPOINT_SIGNALS
-from impoola.guards import EXIT_PREEMPTED, FiniteGuard, StopFlag
-from impoola.rundir import RunDir
+from impoola.run.guards import CHECKPOINT_SIGNALS, EXIT_PREEMPTED, FiniteGuard, StopFlag
+from impoola.run.rundir import RunDir
 
 
 class Closable(Protocol):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from impoola.training_run import MemoryNeed, training_run
+from impoola.run.training_run import MemoryNeed, training_run
 from support.runs import tiny_ppo_args
 
 SMALL = MemoryNeed("num_envs x num_steps", 1, "less")

@@ -7,7 +7,7 @@ import random
 import numpy as np
 import torch
 
-from impoola.seeding import rng_state, seed_everything, set_rng_state
+from impoola.run.seeding import rng_state, seed_everything, set_rng_state
 
 
 def draws() -> tuple:

@@ -23,18 +23,18 @@ from typing import Any, NamedTuple, TypeVar
 
 import torch
 
-from impoola.checkpoint import load_resume_checkpoint, save_checkpoint
+from impoola.run.checkpoint import load_resume_checkpoint, save_checkpoint
 from impoola.cli import user_errors
 from impoola.envs.games import NUM_ACTIONS, level_range
 from impoola.options import flat_options
 from impoola.performance import configure_torch, select_device
 from impoola.replay import available_memory
-from impoola.rundir import RunDir, check_output_dir
-from impoola.runlog import RunLog
-from impoola.seeding import seed_everything
-from impoola.session import TrainingSession
-from impoola.startup import check_buildable, check_memory_need, check_resume, check_wandb
-from impoola.training_state import TrainingState
+from impoola.run.rundir import RunDir, check_output_dir
+from impoola.run.runlog import RunLog
+from impoola.run.seeding import seed_everything
+from impoola.run.session import TrainingSession
+from impoola.run.startup import check_buildable, check_memory_need, check_resume, check_wandb
+from impoola.run.training_state import TrainingState
 
 E = TypeVar("E")
 

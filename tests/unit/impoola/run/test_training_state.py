@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import pickletools
+import zipfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,7 +14,7 @@ import torch
 from impoola.config import EnvOptions
 from impoola.envs.games import normalized_score
 from impoola.envs.procgen import ProcgenVecEnv
-from impoola.training_state import EpisodeStats, TrainingState
+from impoola.run.training_state import EpisodeStats, TrainingState
 from support.runs import tiny_ppo_args
 
 
@@ -54,6 +57,32 @@ def test_a_state_continues_from_its_own_state_dict(tmp_path):
     assert torch.equal(torch.rand(3), expected_draw)  # the same RNG stream
     first.envs.close()
     second.envs.close()
+
+
+def pickled_classes(payload: dict) -> set[str]:
+    """The modules of the classes and functions a torch.save of `payload` names in its pickle."""
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    with zipfile.ZipFile(buffer) as archive:
+        data = archive.read(next(name for name in archive.namelist() if name.endswith("data.pkl")))
+    strings, modules = [], set()
+    for opcode, arg, _ in pickletools.genops(data):
+        if opcode.name == "GLOBAL":
+            modules.add(arg.split(" ")[0])
+        elif opcode.name == "STACK_GLOBAL":
+            modules.add(strings[-2])
+        elif isinstance(arg, str):
+            strings.append(arg)
+    return modules
+
+
+def test_a_checkpoint_holds_only_plain_data_so_moved_modules_never_break_a_resume(tmp_path):
+    """The payload pickles tensors, arrays and builtins only: no class of this package, whose module may move."""
+    state = fresh_state(tmp_path, 1)
+    modules = pickled_classes(state.state_dict())
+    state.envs.close()
+    assert "torch._utils" in modules and "numpy" in modules
+    assert {module.split(".")[0] for module in modules} <= {"torch", "numpy", "collections", "_codecs", "builtins"}
 
 
 def test_episode_stats_report_the_episodes_that_ended():

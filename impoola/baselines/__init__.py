@@ -1,0 +1,2 @@
+"""The paper's training-time baselines on top of a model: their options (options), gradual magnitude pruning
+(pruning) and ReDo (redo)."""
