@@ -34,7 +34,7 @@ from impoola.analysis.translation import (
 from impoola.run.checkpoint import load_agent, resolve_checkpoint
 from impoola.cli import parse_choices, run_command
 from impoola.envs.procgen import ProcgenVecEnv, make_track_env
-from impoola.evaluation.tracks import GREEDY, Policy
+from impoola.evaluation.registry import GREEDY, Policy
 from impoola.models.agents import agent_kind, agent_policy
 from impoola.options import Checked, Float, Int, Maybe
 from impoola.performance import DeviceOptions

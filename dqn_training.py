@@ -24,7 +24,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from impoola.openmp import sleep_idle_threads
 
@@ -43,17 +43,15 @@ from impoola.envs.procgen import OBS_SHAPE, ProcgenVecEnv
 from impoola.evaluation.episodes import evaluate_scores
 from impoola.models.agents import DQNAgent, build_agent
 from impoola.models.encoders import ModelOptions
-from impoola.options import Checked, Float, Int, Maybe, check_choice, refuse_unused
+from impoola.options import Checked, Choice, Float, Int, Maybe, refuse_unused
 from impoola.performance import PerformanceOptions, compile_agent, prepare_agent, run_headline
 from impoola.replay import (
-    ReplayMemory, check_replay_disk, has_snapshot, keep_only, restore_replay, rules_for, save_snapshot,
+    RULES, ReplayMemory, check_replay_disk, has_snapshot, keep_only, restore_replay, rules_for, save_snapshot,
 )
 from impoola.run.checkpoint import load_state_strict
 from impoola.run.session import checkpoint_due
 from impoola.run.training_run import MemoryNeed, training_run
 from impoola.run.training_state import EpisodeStats, TrainingState
-
-EXPLORATIONS = ("egreedy", "softmax")
 
 
 @dataclass(frozen=True)
@@ -102,9 +100,9 @@ class Args(Checked):
     """priority exponent"""
     beta: Float(0, 1) = 0.5
     """importance-weight exponent (constant)"""
-    replay_mode: str = "release"
+    replay_mode: Choice(RULES) = "release"
     """release (the published behaviour) or textbook: n-step storage, priorities, weights, loss and ε draws"""
-    exploration: str = "egreedy"
+    exploration: Literal["egreedy", "softmax"] = "egreedy"
     """egreedy (ε schedule) or softmax (sample every action from softmax(Q / softmax_temperature); no ε)"""
     softmax_temperature: Float(0, low_open=True) = 1.0
     """temperature of softmax exploration"""
@@ -119,8 +117,6 @@ class Args(Checked):
     speed: PerformanceOptions = field(default_factory=PerformanceOptions)
 
     def check(self) -> None:
-        rules_for(self.replay_mode)
-        check_choice("exploration", self.exploration, EXPLORATIONS)
         if self.exploration == "softmax":
             refuse_unused(self, ("start_e", "end_e", "exploration_fraction"), "with --exploration egreedy")
         else:

@@ -258,7 +258,7 @@ def main(args: Args) -> dict[str, float]:
                                     num_iterations=num_iterations, base_learning_rate=learning_rate)
 
         def evaluate(phase: str, num_episodes: int) -> dict[str, float]:
-            """The evaluations `impoola.evaluation.tracks` lists for PPO in `phase`; optionally an episode's video."""
+            """The evaluations `impoola.evaluation.registry` lists for PPO in `phase`; optionally an episode's video."""
             video = training.dir.video(state.global_step) if args.eval.capture_video else None
             return evaluate_scores(agent, env, run.seed, args.eval.num_eval_envs or args.num_envs, device, "ppo", phase,
                                    num_episodes, video)

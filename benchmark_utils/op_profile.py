@@ -32,8 +32,7 @@ from benchmark_utils import training_script  # noqa: E402
 from benchmark_utils.throughput import parse_variant  # noqa: E402
 from impoola.cli import run_command  # noqa: E402
 from impoola.models.encoders import EncoderName  # noqa: E402
-from impoola.envs.games import GAMES  # noqa: E402
-from impoola.options import check_choice  # noqa: E402
+from impoola.envs.games import Game  # noqa: E402
 from impoola.envs.procgen import ProcgenVecEnv  # noqa: E402
 from impoola.options import Checked, Float, Int, from_flat  # noqa: E402
 
@@ -107,7 +106,7 @@ class OpProfileOptions(Checked):
     """encoder family"""
     scale: Float(0, 64, low_open=True) = 2
     """width scale τ"""
-    env_id: str = "bigfish"
+    env_id: Game = "bigfish"
     """Procgen game"""
     num_envs: Int(1, 4096) = 16
     """parallel environments"""
@@ -122,7 +121,6 @@ class OpProfileOptions(Checked):
 
     def check(self) -> None:
         parse_variant(self.variant)
-        check_choice("env_id", self.env_id, GAMES)
         if (self.num_envs * self.num_steps) % self.num_minibatches:
             raise ValueError(f"invalid num_minibatches {self.num_minibatches}: it must divide the batch "
                              f"num_envs*num_steps = {self.num_envs * self.num_steps}")

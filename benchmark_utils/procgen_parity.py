@@ -26,9 +26,9 @@ import numpy as np
 
 from benchmark_utils.validate import align_columns
 from impoola.cli import run_command
-from impoola.envs.games import GAMES, NUM_ACTIONS, level_range
+from impoola.envs.games import GAMES, NUM_ACTIONS, Game, level_range
 from impoola.envs.procgen import ProcgenVecEnv
-from impoola.options import Checked, Int, check_choice
+from impoola.options import Checked, Int
 from impoola.reference_curves import diagnostics
 
 NUM_ENVS, NUM_STEPS, WINDOW = 64, 256, 100  # the published update and eprewmean's window
@@ -42,14 +42,10 @@ class Args(Checked):
 
     num_seeds: Int(2, 1000) = 8
     """seeds per game (environment seed and action seed)"""
-    games: tuple[str, ...] = GAMES
+    games: tuple[Game, ...] = GAMES
     """Procgen games to play (default: all 16)"""
     procgen_threads: Int(0, 256) = 1
     """Procgen worker threads (0: step in the calling thread)"""
-
-    def check(self) -> None:
-        for game in self.games:
-            check_choice("games", game, GAMES)
 
 
 def first_update(game: str, seed: int, num_threads: int) -> tuple[float, float, int]:

@@ -44,14 +44,14 @@ import torch
 from benchmark_utils import training_script
 from benchmark_utils.plain_ppo import plain_ppo_seconds
 from impoola.cli import run_command
-from impoola.envs.games import GAMES, NUM_ACTIONS
+from impoola.envs.games import NUM_ACTIONS, Game
 from impoola.envs.procgen import OBS_SHAPE, ProcgenVecEnv
-from impoola.evaluation.episodes import evaluate_track
-from impoola.evaluation.tracks import GREEDY, EvalSpec
+from impoola.evaluation.episodes import evaluate_spec
+from impoola.evaluation.registry import GREEDY, EvalSpec
 from impoola.models.agents import agent_policy, build_agent
 from impoola.models.encoders import ModelOptions
 from impoola.openmp import OPENMP_ENV, USER_OPENMP_ENV
-from impoola.options import Checked, Int, Maybe, check_choice, flat_options, from_flat, replace_flat
+from impoola.options import Checked, Int, Maybe, flat_options, from_flat, replace_flat
 from impoola.performance import (
     PerformanceOptions, compile_agent, compiled, configure_torch, describe_device, native_bf16, prepare_agent,
 )
@@ -86,7 +86,7 @@ class ThroughputOptions(Checked):
     algo: Literal["ppo", "dqn"] = "ppo"
     """training script to measure"""
     model: ModelOptions = field(default_factory=ModelOptions)
-    env_id: str = "bigfish"
+    env_id: Game = "bigfish"
     """Procgen game"""
     num_envs: Int(1, 4096) = 16
     """parallel environments"""
@@ -125,7 +125,6 @@ class ThroughputOptions(Checked):
     """internal: the JSON file a child writes its measurement to"""
 
     def check(self) -> None:
-        check_choice("env_id", self.env_id, GAMES)
         for name in self.variants.split(","):
             if name and not (name == PLAIN and self.algo == "ppo"):
                 parse_variant(name)
@@ -223,7 +222,7 @@ def run_ppo(opts: ThroughputOptions, perf: PerformanceOptions, device: torch.dev
         result["update_warmup_s"], result["update_s"] = timed(
             lambda: ppo_training.update(agent, optimizer, loss_fn, batch, args).tolist(), opts.repeats)
         if opts.eval_episodes:
-            evaluation = evaluate_track(agent_policy(agent, device, GREEDY["ppo"]), opts.env_id, "easy",
+            evaluation = evaluate_spec(agent_policy(agent, device, GREEDY["ppo"]), opts.env_id, "easy",
                                         BENCHMARK_EVAL, num_episodes=opts.eval_episodes, num_envs=opts.num_envs,
                                         seed=1, num_threads=opts.procgen_threads)
             result["eval_episodes_per_s"] = evaluation.episodes_per_second
@@ -292,7 +291,7 @@ def run_dqn(opts: ThroughputOptions, perf: PerformanceOptions, device: torch.dev
         lambda: dqn_training.train_step(q_network, target_network, optimizer, memory, args).tolist(), opts.repeats * 4)
     result["update_s"] *= args.train_frequency
     if opts.eval_episodes:
-        evaluation = evaluate_track(agent_policy(q_network, device, GREEDY["dqn"]), opts.env_id, "easy", BENCHMARK_EVAL,
+        evaluation = evaluate_spec(agent_policy(q_network, device, GREEDY["dqn"]), opts.env_id, "easy", BENCHMARK_EVAL,
                                     num_episodes=opts.eval_episodes, num_envs=opts.num_envs, seed=1,
                                     num_threads=opts.procgen_threads)
         result["eval_episodes_per_s"] = evaluation.episodes_per_second

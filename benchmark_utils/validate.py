@@ -41,18 +41,18 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from benchmark_utils.launch import flag_values, model_tag
 from impoola.cli import run_command, user_errors
-from impoola.config import SEED_RANGE
-from impoola.envs.games import GAMES, level_range
+from impoola.config import SEED_RANGE, WandbMode
+from impoola.envs.games import Game, level_range
 from impoola.models.encoders import ENCODERS, ModelOptions
-from impoola.options import Checked, Int, check_choice
+from impoola.options import Checked, Choice, Int
 from impoola.performance import PerformanceOptions
-from impoola.presets import preset_values
+from impoola.presets import PRESETS, preset_values
 from impoola.run.checkpoint import ADDED_OPTIONS
 from impoola.reference_curves import LAST_DIAGNOSTIC_UPDATE, SETTINGS, STEPS_PER_UPDATE, curves, diagnostics
 from impoola.run.rundir import RunDir, check_output_dir, check_output_file
@@ -65,7 +65,6 @@ EXP_NAME = "train_procgen"
 # The published settings as ppo_training.py flags (README, "Validation").
 PRESET = "train-procgen"  # impoola/presets.py
 PUBLISHED_FLAGS: tuple[str, ...] = ("--preset", PRESET)
-ValidationPreset = Literal["train-procgen", "train-procgen-torch"]
 # Flags this command sets on every run; --train_flags must not.
 OWN_FLAGS = ("env_id", "preset", "seed", "run_name", "output_dir", "resume", "total_timesteps", "exp_name",
              "num_eval_episodes", "num_final_eval_episodes",
@@ -93,9 +92,9 @@ SIDE_P_VALUE = 0.01
 class Args(Checked):
     """PPO with OpenAI's train-procgen settings, its training return compared with their published runs."""
 
-    env_id: str = "fruitbot"
+    env_id: Game = "fruitbot"
     """Procgen game (one of the 16)"""
-    preset: ValidationPreset = PRESET
+    preset: Choice(PRESETS) = PRESET
     """train-procgen: what OpenAI's train-procgen computed; train-procgen-torch: its hyperparameters on PyTorch's
     defaults (the preset before it was corrected)"""
     total_timesteps: Int(1) = 2_000_000
@@ -117,7 +116,7 @@ class Args(Checked):
     """compare these existing run directories (finished or not) without training"""
     figure: str | None = None
     """figure path (default: OUTPUT_DIR/validation_{env_id}.png)"""
-    wandb_mode: Literal["offline", "online", "disabled"] = "disabled"
+    wandb_mode: WandbMode = "disabled"
     """W&B mode of the runs: disabled, offline or online"""
     progress_bar: bool = True
     """show the training script's progress bar"""
@@ -125,7 +124,6 @@ class Args(Checked):
 
     def check(self) -> None:
         """Raise a one-line ValueError naming the first invalid option."""
-        check_choice("env_id", self.env_id, GAMES)
         check_output_dir("output_dir", self.output_dir)
         if self.figure is not None:
             check_output_file("figure", self.figure)

@@ -158,4 +158,12 @@ def tyro_message(text: str) -> str:
     start = is_rule.index(False) if False in is_rule else len(lines)
     end = is_rule.index(True, start) if True in is_rule[start:] else len(lines)
     message = one_line(" ".join(lines[start:end])) or "invalid command line"
+    choice = _TYRO_CHOICE.match(message)
+    if choice:  # a Literal's choice, worded as impoola.options.check_choice words it (sorted: tyro's order varies)
+        valid = sorted(value for value in re.findall(r"'([^']*)'", choice["valid"]) if value != "None")
+        return f"invalid {choice['flag'].replace('-', '_')} {choice['value']!r}; valid: {', '.join(valid)}"
     return re.sub(r"^Error parsing [A-Za-z_][\w.]*: (?=invalid )", "", message)  # a group's own check: its message
+
+
+_TYRO_CHOICE = re.compile(r"^invalid choice '(?P<value>.*)' for argument '--(?P<flag>[\w.-]+)'\. "
+                          r"Expected one of \((?P<valid>.*)\)\.?$")

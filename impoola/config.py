@@ -11,47 +11,46 @@ from dataclasses import dataclass
 from typing import Literal
 
 from impoola.baselines.options import BaselineOptions
-from impoola.envs.games import DISTRIBUTION_MODES, GAMES, TRACKS
+from impoola.envs.games import DistributionMode, Game, Track
 from impoola.models.encoders import ModelOptions
-from impoola.options import Checked, Float, Int, Maybe, check_choice
+from impoola.models.heads import HEADS
+from impoola.options import Checked, Choice, Float, Int, Maybe
 from impoola.presets import PRESETS
 from impoola.run.guards import CHECKPOINT_SIGNALS, parse_signal
 from impoola.run.rundir import check_name, run_name
 
-WANDB_MODES = ("offline", "online", "disabled")
 SEED_RANGE = Int(0, 2**32, high_open=True)
+WandbMode = Literal["offline", "online", "disabled"]
 
 
 @dataclass(frozen=True)
 class EnvOptions(Checked):
     """Environment: which Procgen game, mode and levels."""
 
-    env_id: str = "bigfish"
+    env_id: Game = "bigfish"
     """Procgen game (one of the 16)"""
-    distribution_mode: str = "easy"
+    distribution_mode: DistributionMode = "easy"
     """Procgen distribution mode: easy or hard"""
-    track: str = "generalization"
+    track: Track = "generalization"
     """generalization (train on 200/500 levels, test on all), efficiency (train on all) or finetuning (100 levels from 201/501)"""  # noqa: E501
     procgen_threads: Maybe(Int(0, 256)) = None
     """Procgen worker threads per vectorized env (default: min(4, cores); 0: step in the calling thread)"""
 
-    def check(self) -> None:
-        check_choice("env_id", self.env_id, GAMES)
-        check_choice("distribution_mode", self.distribution_mode, DISTRIBUTION_MODES)
-        check_choice("track", self.track, TRACKS)
-
 
 def check_baseline_model(model: ModelOptions, baselines: BaselineOptions) -> None:
-    """Rules between a model and its baseline: ReDo must be able to map the head's inputs to the encoder's units."""
+    """Rules between a model and its baseline: ReDo must be able to map the head's inputs to the encoder's units
+    (what each head allows: its entry in the head registry)."""
     if not baselines.redo:
         return
     pooling = model.resolved_pooling()
-    if pooling == "softmoe" and baselines.redo_mode != "published":
-        raise ValueError(f"invalid --redo with pooling 'softmoe' (redo_mode {baselines.redo_mode!r}: the encoder has "
-                         "no Linear to reset); valid: redo_mode published, or another pooling")
-    if pooling == "depthwise" and baselines.redo_mode == "release":
-        raise ValueError("invalid redo_mode 'release' with pooling 'depthwise' (its head does not read the units by "
+    head = HEADS[pooling]
+    if head.replaces_linear and baselines.redo_mode != "published":
+        raise ValueError(f"invalid --redo with pooling {pooling!r} (redo_mode {baselines.redo_mode!r}: the encoder "
+                         "has no Linear to reset); valid: redo_mode published, or another pooling")
+    if not head.release_redo and baselines.redo_mode == "release":
+        raise ValueError(f"invalid redo_mode 'release' with pooling {pooling!r} (its head does not read the units by "
                          "the release's rule); valid: redo_mode dataflow or published, or another pooling")
+
 
 @dataclass(frozen=True)
 class RunOptions(Checked):
@@ -67,7 +66,7 @@ class RunOptions(Checked):
     """parent directory of run directories"""
     resume: bool = False
     """continue the run in an existing run directory from its newest checkpoint"""
-    preset: str | None = None
+    preset: Choice(PRESETS) | None = None
     """a named set of defaults (impoola/presets.py, e.g. train-procgen); explicit flags still override it"""
     torch_deterministic: bool = True
     """GPU: cuDNN picks deterministic convolution algorithms (cudnn.deterministic=True, benchmark=False); other
@@ -88,8 +87,6 @@ class RunOptions(Checked):
             check_name("run_name", self.run_name)
         for name in self.checkpoint_signals:
             parse_signal(name)
-        if self.preset is not None:
-            check_choice("preset", self.preset, tuple(PRESETS))
 
     def resolved_run_name(self, env_id: str, model_name: str) -> str:
         """--run_name, or the default `{env_id}__{exp_name}__{model_name}__s{seed}`."""
@@ -116,7 +113,7 @@ class EvalOptions(Checked):
 class LoggingOptions(Checked):
     """Logging: W&B and the progress bar (metrics.jsonl and TensorBoard are always written)."""
 
-    wandb_mode: Literal["offline", "online", "disabled"] = "offline"
+    wandb_mode: WandbMode = "offline"
     """W&B mode: offline (default, no account needed; `wandb sync` later), online or disabled"""
     wandb_project: str = "impoola"
     """W&B project (letters, digits, - _ .)"""
@@ -128,7 +125,6 @@ class LoggingOptions(Checked):
     """show a tqdm progress bar"""
 
     def check(self) -> None:
-        check_choice("wandb_mode", self.wandb_mode, WANDB_MODES)
         for name in ("wandb_project", "wandb_entity"):
             value = getattr(self, name)
             if value is not None and (not value or len(value) > 128 or not all(

@@ -1,10 +1,13 @@
-"""How options declare and check their valid values: ranges beside each field, self-validating option groups.
+"""How options declare and check their valid values: ranges and choices beside each field, self-validating option
+groups.
 
 An option group is a dataclass deriving from `Checked`: building it checks every field against the range its
 annotation declares (`Annotated[float, Range(0, 1)]`, or the `Int`/`Float` helpers), rejects non-finite floats
-unless the range allows them, then runs the group's own `check()` for rules between fields. Any failure is a
+unless the range allows them, checks every choice against its `Literal[...]` (or, for a `Choice(registry)`, against
+the registry as it is then), then runs the group's own `check()` for rules between fields. Any failure is a
 one-line ValueError naming the option, the value and what is valid, so an invalid group cannot exist. The
-command line (impoola.cli) shows each range in the option's help and parses integers written as `25e6`.
+command line (impoola.cli) shows each range and each choice in the option's help and parses integers written as
+`25e6`.
 """
 
 from __future__ import annotations
@@ -14,8 +17,8 @@ import functools
 import math
 import typing
 from dataclasses import dataclass
-from collections.abc import Sequence
-from typing import Annotated, Any, TypeVar
+from collections.abc import Collection, Sequence
+from typing import Annotated, Any, Literal, TypeVar
 
 import tyro
 
@@ -138,11 +141,51 @@ def _range_in(hint: Any) -> Range | None:
     return None
 
 
+@dataclass(frozen=True, eq=False)  # hashed by identity, as typing hashes an annotation's metadata
+class OneOf:
+    """The valid values of a choice: the keys of a registry, read when a group is checked, so that an entry added
+    after the option was declared (a test's extra encoder family) is valid too."""
+
+    registry: Collection[str]
+
+
+def Choice(registry: Collection[str]) -> Any:  # noqa: N802
+    """A choice among the entries of `registry` (a dict's keys or a tuple): a Literal of them for the command line,
+    whose --help lists them, checked against the registry itself."""
+    return Annotated[Literal[tuple(registry)], OneOf(registry)]
+
+
+@functools.cache
+def declared_choices(cls: type) -> dict[str, OneOf | tuple]:
+    """Each choice field's valid values: its `OneOf` registry, or the values of its Literal (also inside
+    `| None` and tuples)."""
+    hints = typing.get_type_hints(cls, include_extras=True)
+    choices: dict[str, OneOf | tuple] = {}
+    for field in dataclasses.fields(cls):
+        found = _choices_in(hints[field.name])
+        if found is not None:
+            choices[field.name] = found
+    return choices
+
+
+def _choices_in(hint: Any) -> OneOf | tuple | None:
+    if typing.get_origin(hint) is Annotated:
+        found = next((m for m in hint.__metadata__ if isinstance(m, OneOf)), None)
+        return found if found is not None else _choices_in(typing.get_args(hint)[0])
+    if typing.get_origin(hint) is Literal:
+        return typing.get_args(hint)
+    for arg in typing.get_args(hint):
+        found = _choices_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
 def _has_float(hint: Any) -> bool:
     return hint is float or any(_has_float(arg) for arg in typing.get_args(hint))
 
 
-def check_choice(name: str, value: str, valid: tuple[str, ...]) -> str:
+def check_choice(name: str, value: str, valid: Sequence[str]) -> str:
     """Return `value` if it is one of `valid`, else raise a one-line ValueError naming both."""
     if value not in valid:
         raise ValueError(f"invalid {name} {value!r}; valid: {', '.join(valid)}")
@@ -150,7 +193,8 @@ def check_choice(name: str, value: str, valid: tuple[str, ...]) -> str:
 
 
 class Checked:
-    """Base of option groups: building one checks every declared range, then the group's own `check()`."""
+    """Base of option groups: building one checks every declared range and choice, then the group's own
+    `check()`."""
 
     def __post_init__(self) -> None:
         for name, default in needs_values(type(self)).items():
@@ -164,6 +208,12 @@ class Checked:
                     valid.check(name, value)
                 elif isinstance(value, float) and not math.isfinite(value):
                     raise ValueError(f"invalid {name} {value!r}; valid: a finite number")
+        for name, valid in declared_choices(type(self)).items():
+            values = getattr(self, name)
+            choices = tuple(valid.registry) if isinstance(valid, OneOf) else valid
+            for value in values if isinstance(values, (tuple, list)) else (values,):
+                if value is not None:
+                    check_choice(name, value, choices)
         self.check()
 
     def check(self) -> None:

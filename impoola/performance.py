@@ -19,12 +19,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from impoola.options import Checked, Int, Maybe, check_choice
+from impoola.options import Checked, Int, Maybe
 
 M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # glibc mallopt parameters
 Fn = TypeVar("Fn", bound=Callable)
-PRECISIONS = ("float32", "bf16")
-COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 @dataclass(frozen=True)
@@ -45,11 +43,6 @@ class PerformanceOptions(Checked):
     reuse_host_memory: bool = False
     """keep freed CPU memory in the process for the next step (glibc malloc: no mmap'd chunks, no trimming) instead
     of page-faulting every large tensor back in (README, "Speed": up to 1.09x PPO steps/s on a CPU, more peak memory)"""
-
-    def check(self) -> None:
-        check_choice("precision", self.precision, PRECISIONS)
-        if self.compile_mode is not None:
-            check_choice("compile_mode", self.compile_mode, COMPILE_MODES)
 
 
 def cpu_features() -> dict[str, str | bool]:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
-
-from impoola.baselines.redo import REDO_MODES
-from impoola.options import Checked, Float, Int, check_choice, refuse_unused
+from impoola.baselines.pruning import PruningMode
+from impoola.baselines.redo import RedoMode
+from impoola.options import Checked, Float, Int, refuse_unused
 
 
 @dataclass(frozen=True)
@@ -15,7 +14,7 @@ class BaselineOptions(Checked):
 
     pruning: bool = False
     """gradual magnitude pruning of every encoder Conv2d/Linear (weights and biases; heads excluded)"""
-    pruning_mode: Literal["layer", "global"] = "layer"
+    pruning_mode: PruningMode = "layer"
     """layer: every tensor to the same sparsity (the release); global: one magnitude threshold over all of them"""
     pruning_target: Float(0, 1, low_open=True, high_open=True) = 0.9
     """final sparsity"""
@@ -29,19 +28,17 @@ class BaselineOptions(Checked):
     """PPO iterations between ReDo resets"""
     redo_tau: Float(0, 1) = 0.025
     """dormant threshold: a unit's mean ReLU activation / its layer's mean <= tau"""
-    redo_mode: Literal["dataflow", "release", "published"] = "dataflow"
+    redo_mode: RedoMode = "dataflow"
     """dataflow: reset on the real dataflow; release: the release's reset function; published: measure, never reset
     (what produced the paper's "Impala + ReDo" curve: the release never called its reset)"""
 
     def check(self) -> None:
         """Rules between the baseline options."""
-        check_choice("pruning_mode", self.pruning_mode, ("layer", "global"))
         if not self.pruning_start <= self.pruning_end:
             raise ValueError(
                 f"invalid pruning_start/pruning_end {self.pruning_start!r}/{self.pruning_end!r}; "
                 "valid: 0 <= start <= end <= 1"
             )
-        check_choice("redo_mode", self.redo_mode, REDO_MODES)
         if self.pruning and self.redo:
             raise ValueError("invalid combination --pruning --redo; valid: one baseline per run")
         if not self.pruning:

@@ -35,12 +35,15 @@ What `step(i)` does, which is what the release does (the faithful default):
 from __future__ import annotations
 
 import math
+from typing import Literal, get_args
 
 import torch
 from torch import nn
 from torch.nn.utils import prune
 
-PRUNING_MODES = ("layer", "global")
+from impoola.options import check_choice
+
+PruningMode = Literal["layer", "global"]
 
 
 def pruning_targets(agent: nn.Module) -> list[tuple[nn.Module, str]]:
@@ -91,14 +94,13 @@ class GradualPruner:
     def __init__(
         self,
         agent: nn.Module,
-        mode: str = "layer",
+        mode: PruningMode = "layer",
         num_iterations: int = 1525,
         target: float = 0.9,
         start: float = 0.2,
         end: float = 0.8,
     ):
-        if mode not in PRUNING_MODES:
-            raise ValueError(f"invalid pruning mode {mode!r}; valid: {', '.join(PRUNING_MODES)}")
+        check_choice("pruning_mode", mode, get_args(PruningMode))
         self.mode, self.num_iterations, self.target, self.start, self.end = mode, num_iterations, target, start, end
         self.targets = prepare_pruned(agent)
 

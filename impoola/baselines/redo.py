@@ -59,15 +59,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import torch
 from torch import nn
 
 from impoola.analysis.dormant import layer_activity, measured_layers, normalize_scores
 from impoola.models.encoders import ConvSequence
+from impoola.options import check_choice
 
 Reader = tuple[nn.Module, tuple[nn.Module, ...] | None]
-REDO_MODES = ("dataflow", "release", "published")
+RedoMode = Literal["dataflow", "release", "published"]
 
 
 @dataclass
@@ -147,10 +149,9 @@ class ReDo:
         optimizer: torch.optim.Optimizer,
         tau: float = 0.025,
         every: int = 100,
-        mode: str = "dataflow",
+        mode: RedoMode = "dataflow",
     ):
-        if mode not in REDO_MODES:
-            raise ValueError(f"invalid redo mode {mode!r}; valid: {', '.join(REDO_MODES)}")
+        check_choice("redo_mode", mode, get_args(RedoMode))
         self.agent, self.optimizer, self.tau, self.every, self.mode = agent, optimizer, tau, every, mode
         self.plan = reset_plan(agent) if mode == "dataflow" else []
         self.layers = [(layer.name, layer.module) for layer in self.plan] if self.plan else measured_layers(agent)

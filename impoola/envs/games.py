@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import math
+from typing import Literal, get_args
 
 from impoola.options import check_choice
 
-GAMES: tuple[str, ...] = (
+Game = Literal[
     "bigfish", "bossfight", "caveflyer", "chaser", "climber", "coinrun", "dodgeball", "fruitbot",
     "heist", "jumper", "leaper", "maze", "miner", "ninja", "plunder", "starpilot",
-)
+]
+GAMES: tuple[Game, ...] = get_args(Game)
 AGENT_CENTERED_GAMES: tuple[str, ...] = ("ninja", "jumper", "caveflyer", "coinrun")
 ABLATION_GAMES: tuple[str, ...] = (
     "bigfish", "dodgeball", "ninja", "caveflyer", "starpilot", "heist", "plunder", "chaser", "coinrun", "fruitbot",
 )
-DISTRIBUTION_MODES: tuple[str, ...] = ("easy", "hard")
-TRACKS: tuple[str, ...] = ("generalization", "efficiency", "finetuning")
+DistributionMode = Literal["easy", "hard"]
+DISTRIBUTION_MODES: tuple[DistributionMode, ...] = get_args(DistributionMode)
+Track = Literal["generalization", "efficiency", "finetuning"]
+"""the training level split, as in the paper"""
+TRACKS: tuple[Track, ...] = get_args(Track)
 NUM_ACTIONS = 15
 
 # (R_min, R_max) per distribution mode (Cobbe et al. 2020 constants, as used by the release).

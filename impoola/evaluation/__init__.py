@@ -1,2 +1,2 @@
-"""Evaluation of agents: which levels are played, when and under which keys (tracks), running the episodes and
+"""Evaluation of agents: which levels are played, when and under which keys (registry), running the episodes and
 scoring them (episodes), and recording them as video (video)."""

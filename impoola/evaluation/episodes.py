@@ -1,6 +1,6 @@
 """Policy evaluation on vectorized Procgen envs with episodes allocated equally to the envs up front.
 
-What is evaluated, when and under which keys is decided in `impoola.evaluation.tracks`.
+What is evaluated, when and under which keys is decided in `impoola.evaluation.registry`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import torch
 
 from impoola.config import EnvOptions
 from impoola.envs.games import normalized_score
-from impoola.evaluation.tracks import GREEDY, METRIC_KEYS, EvalSpec, Policy, training_evaluations
+from impoola.evaluation.registry import GREEDY, METRIC_KEYS, EvalSpec, Policy, training_evaluations
 from impoola.evaluation.video import record_episodes
 from impoola.models.agents import DQNAgent, PPOAgent, agent_policy
 
@@ -67,7 +67,7 @@ def evaluate(policy: Policy, env: Any, num_episodes: int) -> EvalResult:
     )
 
 
-def evaluate_track(
+def evaluate_spec(
     policy: Policy,
     env_id: str,
     distribution_mode: str,
@@ -102,7 +102,7 @@ def evaluate_scores(
     Returns are raw (no reward scaling); the agent runs with the run's speed options (channels-last, bf16) and
     the registry's policy for `algo` (PPO samples, DQN is greedy). `env` is the run's environment options, `seed`
     its seed and `num_envs` the parallel evaluation envs. Each result is logged under the keys of every split with
-    the same levels (see `impoola.evaluation.tracks`). With `video_path`, one more episode of the first evaluation's
+    the same levels (see `impoola.evaluation.registry`). With `video_path`, one more episode of the first evaluation's
     levels is recorded there as an MP4.
     """
     was_training = agent.training
@@ -111,7 +111,7 @@ def evaluate_scores(
     evaluations = training_evaluations(algo, phase, env.track, env.distribution_mode)
     scores = {}
     for evaluation in evaluations:
-        result = evaluate_track(policy, env.env_id, env.distribution_mode, evaluation.spec,
+        result = evaluate_spec(policy, env.env_id, env.distribution_mode, evaluation.spec,
                                 num_episodes=num_episodes, num_envs=num_envs,
                                 seed=seed, num_threads=env.procgen_threads)
         values = (result.mean_return, normalized_score(env.env_id, env.distribution_mode, result.mean_return),

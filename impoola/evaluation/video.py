@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from impoola.evaluation.tracks import EvalSpec, Policy
+from impoola.evaluation.registry import EvalSpec, Policy
 
 with warnings.catch_warnings():  # imageio-ffmpeg 0.3 imports the deprecated pkg_resources
     warnings.simplefilter("ignore")

@@ -36,20 +36,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, get_args
 
 import torch
 from torch import nn
 
-from impoola.models.heads import HEADS, LATENT_HEADS, HeadSpec, build_head
-from impoola.options import Checked, Float, Int, check_choice, refuse_unused
+from impoola.models.heads import HEADS, HeadSpec, build_head
+from impoola.options import Checked, Choice, Float, Int, check_choice, refuse_unused
 
 LATENT_DIM = 256
 IMPALA_CHANNELS = (16, 32, 32)
 NATURE_FILTERS = {1: (32, 64, 64), 2: (48, 96, 96), 3: (64, 128, 128)}
-PE_PLACEMENTS = ("first", "last", "all", "before_pool", "after_pool")
+PePlacement = Literal["first", "last", "all", "before_pool", "after_pool"]
+PE_PLACEMENTS: tuple[PePlacement, ...] = get_args(PePlacement)
 PE_SCALE = 0.1
-MAXPOOL_PADDINGS = ("symmetric", "same")
+MaxpoolPadding = Literal["symmetric", "same"]
+MAXPOOL_PADDINGS: tuple[MaxpoolPadding, ...] = get_args(MaxpoolPadding)
 NATURE_LAYOUTS = {3: ((8, 4), (4, 2), (3, 1)), 4: ((4, 2), (4, 2), (4, 2), (3, 1))}
 
 
@@ -120,13 +122,11 @@ class SamePaddedMaxPool2d(nn.Module):
         return nn.functional.max_pool2d(x, self.kernel_size, self.stride)
 
 
-def max_pool(padding: str) -> nn.Module:
+def max_pool(padding: MaxpoolPadding) -> nn.Module:
     """The 3x3/2 max-pool of a conv sequence with `padding` "symmetric" (PyTorch's padding=1) or "same" (TF's)."""
-    if padding == "same":
+    if check_choice("maxpool_padding", padding, MAXPOOL_PADDINGS) == "same":
         return SamePaddedMaxPool2d(kernel_size=3, stride=2)
-    if padding == "symmetric":
-        return nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-    raise ValueError(f"invalid maxpool_padding {padding!r}; valid: {', '.join(MAXPOOL_PADDINGS)}")
+    return nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
 
 
 class ConvSequence(nn.Module):
@@ -220,8 +220,8 @@ class ImpalaEncoder(Encoder):
         maxpool_padding: str = "symmetric",
     ):
         super().__init__()
-        if positional_encoding is not None and positional_encoding not in PE_PLACEMENTS:
-            raise ValueError(f"invalid positional encoding {positional_encoding!r}; valid: {', '.join(PE_PLACEMENTS)}")
+        if positional_encoding is not None:
+            check_choice("positional_encoding", positional_encoding, PE_PLACEMENTS)
         widths = [int(round(c * scale)) for c in channels]
         layers: list[nn.Module] = []
         size, previous = image_size, in_channels
@@ -234,7 +234,7 @@ class ImpalaEncoder(Encoder):
         layers += head
         if dropout > 0:
             layers.append(nn.Dropout(dropout))
-        if pooling in LATENT_HEADS:
+        if HEADS[pooling].replaces_linear:
             self.out_features = features
         else:
             layers += [nn.Linear(features, latent_dim), nn.ReLU()]
@@ -365,9 +365,7 @@ ENCODER_INITS: dict[str, Callable[[nn.Module], None] | None] = {
 
 def initialise(encoder: Encoder, scheme: str) -> Encoder:
     """`encoder` re-initialised by `scheme` (`ENCODER_INITS`), in place."""
-    if scheme not in ENCODER_INITS:
-        raise ValueError(f"invalid encoder_init {scheme!r}; valid: {', '.join(ENCODER_INITS)}")
-    init = ENCODER_INITS[scheme]
+    init = ENCODER_INITS[check_choice("encoder_init", scheme, tuple(ENCODER_INITS))]
     if init is not None:
         init(encoder)
     return encoder
@@ -387,7 +385,8 @@ ENCODERS: dict[str, EncoderFamily] = {
     "nature": EncoderFamily(NatureEncoder, "flatten"),
 }
 
-EncoderName = Literal[tuple(ENCODERS)]  # type: ignore[valid-type]  # the registry's families, as CLI choices
+EncoderName = Choice(ENCODERS)
+"""an `--encoder` choice: the registry's families"""
 
 
 @dataclass(frozen=True)
@@ -408,7 +407,7 @@ class ModelOptions(Checked):
     """encoder family: impala (flatten), impoola (global average pooling) or nature"""
     scale: Float(0, 16, low_open=True) = 2
     """width scale τ: the Impala/Impoola channels are (16, 32, 32)·τ; nature τ=1..3 picks the plotted filters"""
-    pooling: str | None = None
+    pooling: Choice(HEADS) | None = None
     """head after the final ReLU: flatten, avg, max, stacked, depthwise, softmoe (default: the family's)"""
     pool_size: Int(1, 16) = 1
     """output size k of avg/max pooling (k=1: Impoola's global average pooling, k=2: the 2x2 ablation)"""
@@ -418,36 +417,34 @@ class ModelOptions(Checked):
     """impala/impoola: a 4th conv sequence, (16, 32, 32, 32)·τ; nature: "Nature + 1 conv" (k4 s2 x3, k3 s1)"""
     positional_encoding: bool = False
     """add a fixed sinusoidal positional encoding in [0, 0.1] (impala/impoola) at --pe_placement"""
-    pe_placement: Literal["first", "last", "all", "before_pool", "after_pool"] = "first"
+    pe_placement: PePlacement = "first"
     """first: the input frame; last: the last conv sequence's output; all: every sequence's input; before/after_pool"""
     dropout: Float(0, 1, high_open=True) = 0.0
     """dropout probability right before the encoder's Linear(-> 256) (the ablation uses 0.1)"""
-    maxpool_padding: Literal["symmetric", "same"] = "symmetric"
+    maxpool_padding: MaxpoolPadding = "symmetric"
     """impala/impoola conv sequences' 3x3/2 max-pool: symmetric (padding 1 on each side, PyTorch's; the release) or
     same (TensorFlow's 'same': one row and column at the bottom/right only; OpenAI's train-procgen)"""
-    encoder_init: Literal["torch", "glorot"] = "torch"
+    encoder_init: Choice(ENCODER_INITS) = "torch"
     """encoder initialisation: torch (PyTorch's defaults, U(±1/√fan_in) weights and biases; the release) or glorot
     (TF 1.x's defaults: glorot_uniform weights, zero biases; OpenAI's train-procgen). The heads stay orthogonal"""
 
     def check(self) -> None:
         """Rules between the model options and the shapes they imply (the family's own: `check_options`)."""
-        check_choice("encoder", self.encoder, tuple(ENCODERS))
-        check_choice("maxpool_padding", self.maxpool_padding, MAXPOOL_PADDINGS)
-        check_choice("encoder_init", self.encoder_init, tuple(ENCODER_INITS))
         family = ENCODERS[self.encoder].encoder_class
         pooling = self.resolved_pooling()
-        check_choice("pooling", pooling, tuple(sorted(HEADS)))
-        check_choice("pe_placement", self.pe_placement, PE_PLACEMENTS)
+        head = HEADS[pooling]
         if not self.positional_encoding:
             refuse_unused(self, ("pe_placement",), "with --positional_encoding")
-        if self.pool_size != 1 and pooling not in ("avg", "max"):
+        if self.pool_size != 1 and not head.sized:
+            sized = " or ".join(name for name, other in HEADS.items() if other.sized)
             raise ValueError(
-                f"invalid pool_size {self.pool_size!r} for pooling {pooling!r}; valid: 1 (k x k needs avg or max)"
+                f"invalid pool_size {self.pool_size!r} for pooling {pooling!r}; valid: 1 (k x k needs {sized})"
             )
         if self.cnn_filters is not None and any(f <= 0 for f in self.cnn_filters):
             raise ValueError(f"invalid cnn_filters {self.cnn_filters!r}; valid: positive integers")
-        if self.dropout > 0 and pooling == "softmoe":
-            raise ValueError("invalid dropout with pooling 'softmoe'; valid: 0 (SoftMoE has no Linear to drop into)")
+        if self.dropout > 0 and head.replaces_linear:
+            raise ValueError(f"invalid dropout with pooling {pooling!r}; valid: 0 (the head outputs the latent: it has "
+                             "no Linear to drop into)")
         family.check_options(self, pooling)
 
     def resolved_pooling(self) -> str:

@@ -2,9 +2,14 @@
 
 A head is registered under a short name and built from the feature map's shape; it returns the
 modules to insert after the final ReLU and the number of features they produce. Adding a pooling
-head is a few lines: write a builder and decorate it with `@register_head("name")`. A head
-registered with `replaces_linear=True` (SoftMoE) produces the latent itself: the encoder then adds
-no Linear(-> 256) + ReLU after it, and the actor/critic read its output directly.
+head is a few lines: write a builder and decorate it with `@register_head("name")`. The registry entry (`Head`)
+also says which options the head allows, and the option checks read it:
+- `replaces_linear=True` (SoftMoE): the head produces the latent itself: the encoder then adds no
+  Linear(-> 256) + ReLU after it, and the actor/critic read its output directly; so there is no Linear for
+  `--dropout` to drop into or for ReDo to reset (only `--redo_mode published`, which measures, applies).
+- `sized=True` (avg, max): the head reads `--pool_size` k (a k x k output); other heads allow only k = 1.
+- `release_redo=False` (depthwise): the head does not read the encoder's units by the rule ReDo's
+  `--redo_mode release` assumes.
 
 Heads (all read the map after the encoder's final ReLU):
 - flatten: Impala-CNN, C·H·W features.
@@ -24,6 +29,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from impoola.options import check_choice
+
 
 @dataclass(frozen=True)
 class HeadSpec:
@@ -37,17 +44,27 @@ class HeadSpec:
 
 
 HeadBuilder = Callable[[HeadSpec], tuple[list[nn.Module], int]]
-HEADS: dict[str, HeadBuilder] = {}
-LATENT_HEADS: set[str] = set()
 
 
-def register_head(name: str, replaces_linear: bool = False) -> Callable[[HeadBuilder], HeadBuilder]:
-    """Register a head builder under `name`; `replaces_linear` marks heads that output the latent."""
+@dataclass(frozen=True)
+class Head:
+    """A `--pooling` choice: its builder and the options it allows (module docstring)."""
+
+    build: HeadBuilder
+    replaces_linear: bool = False
+    sized: bool = False
+    release_redo: bool = True
+
+
+HEADS: dict[str, Head] = {}
+
+
+def register_head(name: str, replaces_linear: bool = False, sized: bool = False,
+                  release_redo: bool = True) -> Callable[[HeadBuilder], HeadBuilder]:
+    """Register a head builder under `name`, with the options it allows (`Head`)."""
 
     def decorator(builder: HeadBuilder) -> HeadBuilder:
-        HEADS[name] = builder
-        if replaces_linear:
-            LATENT_HEADS.add(name)
+        HEADS[name] = Head(builder, replaces_linear, sized, release_redo)
         return builder
 
     return decorator
@@ -114,13 +131,13 @@ def flatten_head(spec: HeadSpec) -> tuple[list[nn.Module], int]:
     return [nn.Flatten()], spec.channels * spec.height * spec.width
 
 
-@register_head("avg")
+@register_head("avg", sized=True)
 def avg_head(spec: HeadSpec) -> tuple[list[nn.Module], int]:
     """Impoola-CNN for pool_size 1 (global average pooling); k x k adaptive average pooling otherwise."""
     return [nn.AdaptiveAvgPool2d(spec.pool_size), nn.Flatten()], spec.channels * spec.pool_size**2
 
 
-@register_head("max")
+@register_head("max", sized=True)
 def max_head(spec: HeadSpec) -> tuple[list[nn.Module], int]:
     """Global max pooling for pool_size 1; k x k adaptive max pooling otherwise."""
     return [nn.AdaptiveMaxPool2d(spec.pool_size), nn.Flatten()], spec.channels * spec.pool_size**2
@@ -132,7 +149,7 @@ def stacked_head(spec: HeadSpec) -> tuple[list[nn.Module], int]:
     return [StackedPool((2, 1))], spec.channels * 5
 
 
-@register_head("depthwise")
+@register_head("depthwise", release_redo=False)
 def depthwise_head(spec: HeadSpec) -> tuple[list[nn.Module], int]:
     """Learned spatial pooling: one (H x W) filter per channel, with bias."""
     conv = nn.Conv2d(spec.channels, spec.channels, kernel_size=(spec.height, spec.width), groups=spec.channels)
@@ -148,6 +165,4 @@ def softmoe_head(spec: HeadSpec) -> tuple[list[nn.Module], int]:
 
 def build_head(name: str, spec: HeadSpec) -> tuple[list[nn.Module], int]:
     """Modules and output width of the head called `name`."""
-    if name not in HEADS:
-        raise ValueError(f"invalid pooling {name!r}; valid: {', '.join(sorted(HEADS))}")
-    return HEADS[name](spec)
+    return HEADS[check_choice("pooling", name, sorted(HEADS))].build(spec)

@@ -14,8 +14,8 @@ import torch
 import dqn_training
 from dqn_training import act, main
 from impoola.run.checkpoint import list_checkpoints, load_agent, load_checkpoint
-from impoola.evaluation.episodes import evaluate_track
-from impoola.evaluation.tracks import EvalSpec
+from impoola.evaluation.episodes import evaluate_spec
+from impoola.evaluation.registry import EvalSpec
 from impoola.run.guards import EXIT_PREEMPTED
 from impoola.models.agents import DQNAgent, agent_policy
 from impoola.replay import ReplayMemory
@@ -45,7 +45,7 @@ def test_tiny_run_writes_config_metrics_checkpoints_and_done(tiny_dqn_run):
     assert rows[2]["charts/epsilon"] == pytest.approx(0.025)
     # learning starts after 16 env steps: the first losses are in the row of step 24
     assert "losses/td_loss" not in rows[2] and {"losses/td_loss", "losses/q_values"} <= set(rows[3])
-    # one evaluation during training (after half the steps, train and test tracks), then the final one
+    # one evaluation during training (after half the steps, train and test splits), then the final one
     evaluated = [row["global_step"] for row in rows if "scores/eval_avg_return_train" in row]
     assert evaluated == [32, 64]
     for row in (rows[4], rows[-1]):
@@ -71,7 +71,7 @@ def test_checkpoint_holds_everything_and_reloads_to_evaluate(tiny_dqn_run):
     assert isinstance(agent, DQNAgent) and args["exp_name"] == "dqn" and not agent.training
     for name, tensor in agent.state_dict().items():
         torch.testing.assert_close(tensor, payload["agent"][name])
-    result = evaluate_track(agent_policy(agent, CPU, greedy=True), "starpilot", "easy",
+    result = evaluate_spec(agent_policy(agent, CPU, greedy=True), "starpilot", "easy",
                             EvalSpec("test", "generalization", "test"), num_episodes=2, num_envs=2, seed=1,
                             num_threads=1)
     assert result.num_episodes == 2

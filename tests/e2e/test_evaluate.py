@@ -1,4 +1,4 @@
-"""`python evaluate.py` on a saved checkpoint: tracks, result files, videos, noise clamping, bad input."""
+"""`python evaluate.py` on a saved checkpoint: conditions, result files, videos, noise clamping, bad input."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from support.paths import DATA
 
 @pytest.mark.parametrize("policy,greedy", [("greedy", True), ("sample", False)])
 def test_policy_option_chooses_how_the_agent_acts(tiny_checkpoint, tmp_path, policy, greedy):
-    main([str(tiny_checkpoint), "--tracks", "train", "--num_episodes", "1", "--num_envs", "1", "--num_threads", "1",
+    main([str(tiny_checkpoint), "--conditions", "train", "--num_episodes", "1", "--num_envs", "1", "--num_threads", "1",
           "--no-cuda", "--policy", policy, "--out", str(tmp_path)])
     assert json.loads((tmp_path / "results.json").read_text())["greedy"] is greedy
 
@@ -29,23 +29,23 @@ def test_dqn_sample_policy_records_its_temperature(tmp_path):
     """A DQN run (the previous version's) evaluated with --policy sample: softmax(Q / T) at the run's T (the actions
     themselves: tests/unit/impoola/models/test_agents.py)."""
     for policy, greedy, temperature in (("sample", False, 1.0), ("release", True, None)):
-        main([str(DATA / "v1_runs" / "v1_dqn"), "--tracks", "train", "--num_episodes", "1", "--num_envs", "1",
+        main([str(DATA / "v1_runs" / "v1_dqn"), "--conditions", "train", "--num_episodes", "1", "--num_envs", "1",
               "--num_threads", "1", "--no-cuda", "--policy", policy, "--out", str(tmp_path / policy)])
         results = json.loads((tmp_path / policy / "results.json").read_text())
         assert (results["agent_kind"], results["greedy"], results["temperature"]) == ("dqn", greedy, temperature)
 
 
 def test_cli_writes_results_and_videos(tiny_checkpoint, tmp_path):
-    """The shared tiny PPO run (given as its run directory): two tracks, result files and videos."""
+    """The shared tiny PPO run (given as its run directory): two conditions, result files and videos."""
     out = tmp_path / "eval"
-    main([str(tiny_checkpoint.parent.parent), "--tracks", "train,noise", "--noise-stds", "30", "--num_episodes", "2",
-          "--num_envs", "2", "--num_threads", "1", "--capture_video", "--no-cuda", "--out", str(out)])
+    main([str(tiny_checkpoint.parent.parent), "--conditions", "train,noise", "--noise-stds", "30", "--num_episodes",
+          "2", "--num_envs", "2", "--num_threads", "1", "--capture_video", "--no-cuda", "--out", str(out)])
     results = json.loads((out / "results.json").read_text())
     assert results["checkpoint"] == str(tiny_checkpoint)
     assert results["env_id"] == "bigfish" and results["seed"] == 1 and results["agent_kind"] == "ppo"
     assert results["greedy"] is False  # --policy release: PPO samples from its policy
-    assert list(results["tracks"]) == ["train", "noise_30"]
-    train, noise = results["tracks"]["train"], results["tracks"]["noise_30"]
+    assert list(results["conditions"]) == ["train", "noise_30"]
+    train, noise = results["conditions"]["train"], results["conditions"]["noise_30"]
     assert (train["start_level"], train["num_levels"], train["noise_std"]) == (0, 200, 0.0)
     assert (noise["start_level"], noise["num_levels"], noise["noise_std"]) == (0, 0, 30.0)
     for row in (train, noise):
@@ -54,11 +54,11 @@ def test_cli_writes_results_and_videos(tiny_checkpoint, tmp_path):
         assert os.path.getsize(row["video"]) > 0
     with open(out / "results.csv") as f:
         rows = list(csv.DictReader(f))
-    assert [r["track"] for r in rows] == ["train", "noise_30"]
+    assert [r["condition"] for r in rows] == ["train", "noise_30"]
     assert float(rows[0]["mean_return"]) == pytest.approx(train["mean_return"])
 
 
-def test_noise_track_clamps_to_pixel_range():
+def test_noise_condition_clamps_to_pixel_range():
     rng = np.random.default_rng(0)
     black, white = np.zeros((2, 3, 64, 64), np.uint8), np.full((2, 3, 64, 64), 255, np.uint8)
     noisy_black, noisy_white = add_pixel_noise(black, 30.0, rng), add_pixel_noise(white, 30.0, rng)
@@ -90,7 +90,7 @@ def test_module_entry_point_exit_status(tmp_path):
 @pytest.mark.parametrize("argv,message", [
     (["{missing}"], "no checkpoint at"),
     (["{corrupt}"], "corrupt checkpoint"),
-    (["{run}", "--tracks", "train,holdout"], "invalid track 'holdout'; valid: train, test, finetuning, noise"),
+    (["{run}", "--conditions", "train,holdout"], "invalid condition 'holdout'; valid: train, test, finetuning, noise"),
 ])
 def test_bad_input_is_one_line_exit_2(tiny_checkpoint, tmp_path, capsys, argv, message):
     corrupt = tmp_path / "ckpt_000000000001.pt"

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from impoola.evaluation.tracks import ALGORITHMS
+from impoola.evaluation.registry import ALGORITHMS
 from support.runs import tiny_dqn_args, tiny_ppo_args
 
 

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from impoola.run.checkpoint import list_checkpoints, load_agent, load_checkpoint
-from impoola.evaluation.episodes import evaluate_track
-from impoola.evaluation.tracks import EvalSpec
+from impoola.evaluation.episodes import evaluate_spec
+from impoola.evaluation.registry import EvalSpec
 from impoola.evaluation.video import count_video_frames
 from impoola.run.guards import EXIT_NONFINITE
 from impoola.models.agents import agent_policy
@@ -64,7 +64,7 @@ def test_tiny_run_writes_config_metrics_checkpoints_and_done(tiny_run):
     for key in ("charts/SPS", "charts/learning_rate", "losses/value_loss", "losses/policy_loss", "losses/entropy",
                 "losses/approx_kl", "losses/clipfrac", "losses/explained_variance", "charts/elapsed_train_time"):
         assert key in rows[1]
-    # one evaluation during training (after half the steps), and the final one with both tracks
+    # one evaluation during training (after half the steps), and the final one with both splits
     assert "scores/eval_avg_return_train" in rows[1] and "scores/normalized_score_test" in rows[1]
     assert "scores/eval_avg_return_train" not in rows[2]
     assert {"scores/eval_avg_return_train", "scores/eval_avg_return_test", "scores/normalized_score_train",
@@ -86,7 +86,7 @@ def test_checkpoint_holds_everything_and_reloads_to_evaluate(tiny_run, tiny_chec
     assert args["encoder"] == "impoola" and not agent.training
     for name, tensor in agent.state_dict().items():
         torch.testing.assert_close(tensor, payload["agent"][name])
-    result = evaluate_track(agent_policy(agent, torch.device("cpu"), greedy=False), "bigfish", "easy",
+    result = evaluate_spec(agent_policy(agent, torch.device("cpu"), greedy=False), "bigfish", "easy",
                             EvalSpec("test", "generalization", "test"), num_episodes=2, num_envs=2, seed=1,
                             num_threads=1)
     assert result.num_episodes == 2

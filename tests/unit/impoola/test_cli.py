@@ -10,11 +10,13 @@ from ppo_training import Args
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["--encoder", "foo"], "error: invalid choice 'foo' for argument '--encoder'. Expected one of ('impala', "),
+    (["--encoder", "foo"], "error: invalid encoder 'foo'; valid: impala, impoola, nature\n"),
+    (["--env_id", "pong"], "error: invalid env_id 'pong'; valid: bigfish, bossfight, caveflyer, chaser, "),
+    (["--pooling", "median"], "error: invalid pooling 'median'; valid: avg, depthwise, flatten, max, softmoe, "),
     (["--num_envs", "abc"], "error: Error parsing --num-envs: invalid integer 'abc'; valid: an integer such as 64"),
     (["--num_envs", "2.5"], "error: Error parsing --num-envs: invalid integer '2.5'"),
     (["--bogus", "1"], "error: Unrecognized options: --bogus"),
-    (["--wandb_mode", "loud"], "error: invalid choice 'loud' for argument '--wandb-mode'"),
+    (["--wandb_mode", "loud"], "error: invalid wandb_mode 'loud'; valid: disabled, offline, online\n"),
 ])
 def test_command_line_errors_are_one_line(capsys, argv, message):
     with pytest.raises(SystemExit) as info:
@@ -32,6 +34,12 @@ def test_command_line_errors_are_one_line(capsys, argv, message):
 ], ids=["terminal", "ascii"])
 def test_tyro_error_box_becomes_its_message(box):
     assert tyro_message(box) == "invalid choice 'x' for argument '--encoder'."
+
+
+def test_a_literal_choice_is_worded_as_the_option_groups_word_a_choice():
+    box = ("╭─ Invalid choice ─────╮\n│ invalid choice 'x' for argument '--compile-mode'. Expected one of ('None', │\n"
+           "│ 'max-autotune', 'default'). │\n│ ──────────── │\n│ For full helptext, run - --help │\n╰──────╯\n")
+    assert tyro_message(box) == "invalid compile_mode 'x'; valid: default, max-autotune"
 
 
 def test_command_line_parses_signals_and_help_still_works(capsys):

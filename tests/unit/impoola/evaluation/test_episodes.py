@@ -1,11 +1,11 @@
-"""evaluate(): equal up-front episode allocation (on a fake env) and evaluate_track() on real Procgen."""
+"""evaluate(): equal up-front episode allocation (on a fake env) and evaluate_spec() on real Procgen."""
 
 import numpy as np
 import pytest
 
 from impoola.envs.games import NUM_ACTIONS
-from impoola.evaluation.episodes import EvalResult, episode_quotas, evaluate, evaluate_track
-from impoola.evaluation.tracks import EvalSpec
+from impoola.evaluation.episodes import EvalResult, episode_quotas, evaluate, evaluate_spec
+from impoola.evaluation.registry import EvalSpec
 
 
 class FakeVecEnv:
@@ -80,7 +80,7 @@ def test_invalid_num_episodes():
         evaluate(zero_policy, FakeVecEnv([1, 1]), num_episodes=0)
 
 
-def test_evaluate_track_closes_env(monkeypatch):
+def test_evaluate_spec_closes_env(monkeypatch):
     made = []
 
     def fake_make(spec, *args, **kwargs):
@@ -89,20 +89,20 @@ def test_evaluate_track_closes_env(monkeypatch):
 
     monkeypatch.setattr(EvalSpec, "make_env", fake_make)
     spec = EvalSpec("noise_5", "efficiency", "test", noise_std=5.0)
-    result = evaluate_track(zero_policy, "bigfish", "easy", spec, num_episodes=4, num_envs=2, seed=7)
+    result = evaluate_spec(zero_policy, "bigfish", "easy", spec, num_episodes=4, num_envs=2, seed=7)
     made_spec, args, kwargs, env = made[0]
     assert env.closed and result.num_episodes == 4
     assert made_spec == spec and args == ("bigfish", "easy")
     assert kwargs == {"num_envs": 2, "seed": 7, "num_threads": None}
 
 
-def test_evaluate_track_on_procgen_is_deterministic():
+def test_evaluate_spec_on_procgen_is_deterministic():
     def random_policy(seed):
         rng = np.random.default_rng(seed)
         return lambda obs: rng.integers(0, NUM_ACTIONS, len(obs))
 
     results = [
-        evaluate_track(random_policy(0), "bigfish", "easy", EvalSpec("train", "generalization", "train"),
+        evaluate_spec(random_policy(0), "bigfish", "easy", EvalSpec("train", "generalization", "train"),
                        num_episodes=5, num_envs=2, seed=3, num_threads=1)
         for _ in range(2)
     ]
@@ -110,6 +110,6 @@ def test_evaluate_track_on_procgen_is_deterministic():
     assert a.num_episodes == len(a.returns) == len(a.lengths) == 5
     assert np.array_equal(a.returns, b.returns) and np.array_equal(a.lengths, b.lengths)
     assert (a.lengths > 0).all() and a.mean_return == pytest.approx(a.returns.mean())
-    noisy = evaluate_track(random_policy(0), "bigfish", "easy", EvalSpec("noisy", "generalization", "train", 15.0),
+    noisy = evaluate_spec(random_policy(0), "bigfish", "easy", EvalSpec("noisy", "generalization", "train", 15.0),
                            num_episodes=5, num_envs=2, seed=3, num_threads=1)
     assert noisy.num_episodes == 5

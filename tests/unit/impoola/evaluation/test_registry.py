@@ -1,4 +1,4 @@
-"""The evaluation tracks: truthful keys, full coverage of every algorithm and track, the release's protocol, and
+"""The evaluation registry: truthful keys, full coverage of every algorithm and track, the release's protocol, and
 what the scripts' evaluation layer logs on real Procgen."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from impoola.models.encoders import ModelOptions
 from impoola.envs.games import DISTRIBUTION_MODES, TRACKS, level_range
 from impoola.evaluation import episodes
 from impoola.evaluation.episodes import evaluate_scores
-from impoola.evaluation.tracks import (
-    ALGORITHMS, EVAL_TRACKS, PHASES, SPLITS, TRAINING_SPLITS, EvalSpec, eval_track_specs,
+from impoola.evaluation.registry import (
+    ALGORITHMS, EVAL_CONDITIONS, PHASES, SPLITS, TRAINING_SPLITS, EvalSpec, condition_specs,
     training_evaluations,
 )
 from impoola.models.agents import build_agent
@@ -55,25 +55,25 @@ def test_training_evaluations_sample_for_ppo_and_act_greedily_for_dqn(algo, gree
     """Facts §4, through what a training run calls: the policy its evaluations play (not the table restated)."""
     policies = []
     monkeypatch.setattr(episodes, "agent_policy", lambda agent, device, is_greedy: policies.append(is_greedy))
-    monkeypatch.setattr(episodes, "evaluate_track", lambda *args, **kwargs: episodes.EvalResult(
+    monkeypatch.setattr(episodes, "evaluate_spec", lambda *args, **kwargs: episodes.EvalResult(
         1.0, np.ones(2), np.ones(2), 2, 1.0))
     agent = build_agent(algo, ModelOptions(encoder="impoola", scale=0.25), 15)
     evaluate_scores(agent, EnvOptions(env_id="dodgeball"), 1, 2, torch.device("cpu"), algo, "final", 2)
     assert policies == [greedy]
 
 
-def test_eval_tracks_levels_and_noise():
-    specs = eval_track_specs(list(EVAL_TRACKS), "generalization", (5.0, 30.0))
+def test_eval_conditions_levels_and_noise():
+    specs = condition_specs(list(EVAL_CONDITIONS), "generalization", (5.0, 30.0))
     assert [s.name for s in specs] == ["train", "test", "finetuning", "noise_5", "noise_30"]
     assert [s.levels("easy") for s in specs] == [(0, 200), (0, 0), (201, 100), (0, 0), (0, 0)]
     assert [s.noise_std for s in specs] == [0, 0, 0, 5.0, 30.0]
-    assert [s.levels("hard") for s in eval_track_specs(["train", "test"], "efficiency", ())] == [(0, 0), (0, 0)]
+    assert [s.levels("hard") for s in condition_specs(["train", "test"], "efficiency", ())] == [(0, 0), (0, 0)]
     with pytest.raises(ValueError, match="invalid noise_stds value 0"):
-        eval_track_specs(["noise"], "generalization", (0.0,))
-    with pytest.raises(ValueError, match="invalid track 'noise' with no noise_stds"):
-        eval_track_specs(["train", "noise"], "generalization", ())
-    with pytest.raises(ValueError, match="invalid track 'blur'; valid: train, test, finetuning, noise"):
-        eval_track_specs(["blur"], "generalization", ())
+        condition_specs(["noise"], "generalization", (0.0,))
+    with pytest.raises(ValueError, match="invalid condition 'noise' with no noise_stds"):
+        condition_specs(["train", "noise"], "generalization", ())
+    with pytest.raises(ValueError, match="invalid condition 'blur'; valid: train, test, finetuning, noise"):
+        condition_specs(["blur"], "generalization", ())
     with pytest.raises(ValueError, match="invalid noise_std -1"):
         EvalSpec("x", "efficiency", "test", -1.0)
 

@@ -9,15 +9,15 @@ video recorder read it.
   training (`during`) and at the end (`final`). Splits whose levels coincide are evaluated once and logged under
   every one of their keys: on the efficiency track (both splits the full distribution) and the fine-tuning track
   (both the 100 fine-tuning levels) one evaluation logs `scores/*_train` and `scores/*_test`. This reproduces the
-  release's protocol (facts §4: the test track only on generalization during training, PPO's final train track
-  and DQN's final test track only on generalization), whose skipped evaluations are exactly these duplicates.
+  release's protocol (facts §4: the test split only on generalization during training, PPO's final train split
+  and DQN's final test split only on generalization), whose skipped evaluations are exactly these duplicates.
 - `METRIC_KEYS`: the keys an evaluation logs per split (raw mean return, normalized score, episodes/s).
 - `GREEDY[algo]`: how an algorithm acts when evaluated, as the release does: PPO samples from its policy, DQN
   takes the argmax of its Q-values.
-- `EVAL_TRACKS`: the tracks of `python evaluate.py`; each expands to one or more `EvalSpec`s on the
-  levels of a run's track.
+- `EVAL_CONDITIONS`: the conditions of `python evaluate.py --conditions` (train, test, finetuning, noise); each
+  expands to one or more `EvalSpec`s on the levels of a run's track.
 
-Adding an evaluation track is one `EVAL_TRACKS` entry (plus, for a new observation perturbation, a wrapper in
+Adding an evaluation condition is one `EVAL_CONDITIONS` entry (plus, for a new observation perturbation, a wrapper in
 `impoola/envs/wrappers.py` applied in `EvalSpec.make_env`).
 """
 
@@ -108,10 +108,10 @@ def training_evaluations(algo: str, phase: str, track: str, distribution_mode: s
 
 
 @dataclass(frozen=True)
-class EvalTrack:
-    """A track of `python evaluate.py`: the split it plays, on whose levels, and whether it is noised.
+class EvalCondition:
+    """A condition of `python evaluate.py`: the split it plays, on whose track's levels, and whether it is noised.
 
-    `level_track` None plays the run's own track; `noisy` tracks give one evaluation per noise std.
+    `level_track` None plays the run's own track; `noisy` conditions give one evaluation per noise std.
     """
 
     split: str
@@ -119,7 +119,7 @@ class EvalTrack:
     noisy: bool = False
 
     def specs(self, name: str, run_track: str, noise_stds: tuple[float, ...]) -> list[EvalSpec]:
-        """The evaluations this track stands for on a run of `run_track`."""
+        """The evaluations this condition stands for on a run of `run_track`."""
         track = run_track if self.level_track is None else self.level_track
         if not self.noisy:
             return [EvalSpec(name, track, self.split)]
@@ -129,21 +129,21 @@ class EvalTrack:
         return [EvalSpec(f"{name}_{std:g}", track, self.split, float(std)) for std in noise_stds]
 
 
-EVAL_TRACKS: dict[str, EvalTrack] = {
-    "train": EvalTrack("train"),
-    "test": EvalTrack("test"),
-    "finetuning": EvalTrack("train", level_track="finetuning"),
-    "noise": EvalTrack("test", level_track="efficiency", noisy=True),
+EVAL_CONDITIONS: dict[str, EvalCondition] = {
+    "train": EvalCondition("train"),
+    "test": EvalCondition("test"),
+    "finetuning": EvalCondition("train", level_track="finetuning"),
+    "noise": EvalCondition("test", level_track="efficiency", noisy=True),
 }
 
 
-def eval_track_specs(tracks: list[str], run_track: str, noise_stds: tuple[float, ...]) -> list[EvalSpec]:
-    """The evaluations the requested `EVAL_TRACKS` stand for, on the levels of the run's own track."""
+def condition_specs(conditions: list[str], run_track: str, noise_stds: tuple[float, ...]) -> list[EvalSpec]:
+    """The evaluations the requested `EVAL_CONDITIONS` stand for, on the levels of the run's own track."""
     specs: list[EvalSpec] = []
-    for name in tracks:
-        check_choice("track", name, tuple(EVAL_TRACKS))
-        added = EVAL_TRACKS[name].specs(name, run_track, noise_stds)
+    for name in conditions:
+        check_choice("condition", name, tuple(EVAL_CONDITIONS))
+        added = EVAL_CONDITIONS[name].specs(name, run_track, noise_stds)
         if not added:
-            raise ValueError(f"invalid track {name!r} with no noise_stds; valid: at least one noise std")
+            raise ValueError(f"invalid condition {name!r} with no noise_stds; valid: at least one noise std")
         specs += added
     return specs
