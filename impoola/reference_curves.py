@@ -16,7 +16,7 @@ from typing import Any, Final, Mapping
 
 import pandas as pd
 
-from impoola.envs.games import GAMES
+from impoola.envs.games import GAMES, SPLITS
 from impoola.options import check_choice
 
 DATA_FILE: Final = "train_procgen_easy200.csv.gz"
@@ -25,7 +25,6 @@ DIAGNOSTIC_COLUMNS: Final = ("eprewmean", "eplenmean", "value_loss", "policy_los
                              "clipfrac", "explained_variance")
 LAST_DIAGNOSTIC_UPDATE: Final = 244
 SOURCE: Final = "openai/train-procgen (MIT), train_procgen/results/easy-200-run{0,1,2}, commit 1a2ae21"
-SPLITS: Final = ("train", "test")
 RUNS: Final = (0, 1, 2)
 COLUMNS: Final = ("eprewmean", "eplenmean")
 STEPS_PER_UPDATE: Final = 64 * 256

@@ -21,6 +21,9 @@ DISTRIBUTION_MODES: tuple[DistributionMode, ...] = get_args(DistributionMode)
 Track = Literal["generalization", "efficiency", "finetuning"]
 """the training level split, as in the paper"""
 TRACKS: tuple[Track, ...] = get_args(Track)
+Split = Literal["train", "test"]
+"""a track's training levels or its test levels"""
+SPLITS: tuple[Split, ...] = get_args(Split)
 NUM_ACTIONS = 15
 
 # (R_min, R_max) per distribution mode (Cobbe et al. 2020 constants, as used by the release).
@@ -64,7 +67,7 @@ def level_range(track: str, distribution_mode: str, split: str) -> tuple[int, in
     """
     check_choice("track", track, TRACKS)
     check_choice("distribution_mode", distribution_mode, DISTRIBUTION_MODES)
-    check_choice("split", split, ("train", "test"))
+    check_choice("split", split, SPLITS)
     if track == "finetuning":
         return FINETUNE_START_LEVEL[distribution_mode], FINETUNE_NUM_LEVELS
     if track == "generalization" and split == "train":

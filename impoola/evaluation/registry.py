@@ -28,16 +28,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from impoola.envs.games import TRACKS, level_range
-from impoola.options import check_choice
+from impoola.envs.games import SPLITS, TRACKS, level_range
 from impoola.envs.procgen import ProcgenVecEnv, make_track_env
 from impoola.envs.wrappers import PixelNoise
+from impoola.options import check_choice
 
 Policy = Callable[[np.ndarray], np.ndarray]
 """uint8 observation batch (N, 3, 64, 64) -> N actions"""
 
 ALGORITHMS = ("ppo", "dqn")
-SPLITS = ("train", "test")
 PHASES = ("during", "final")
 
 TRAINING_SPLITS: dict[str, dict[str, tuple[str, ...]]] = {

@@ -9,11 +9,11 @@ import torch
 
 from impoola.config import EnvOptions
 from impoola.models.encoders import ModelOptions
-from impoola.envs.games import DISTRIBUTION_MODES, TRACKS, level_range
+from impoola.envs.games import DISTRIBUTION_MODES, SPLITS, TRACKS, level_range
 from impoola.evaluation import episodes
 from impoola.evaluation.episodes import evaluate_scores
 from impoola.evaluation.registry import (
-    ALGORITHMS, EVAL_CONDITIONS, PHASES, SPLITS, TRAINING_SPLITS, EvalSpec, condition_specs,
+    ALGORITHMS, EVAL_CONDITIONS, PHASES, TRAINING_SPLITS, EvalSpec, condition_specs,
     training_evaluations,
 )
 from impoola.models.agents import build_agent
