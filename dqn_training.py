@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from impoola.openmp import sleep_idle_threads
+from impoola.openmp import choose_wait_policy
 
-sleep_idle_threads()  # before torch loads OpenMP: idle torch threads sleep instead of spinning on Procgen's cores
+WAIT_POLICY = choose_wait_policy()  # before torch loads OpenMP: how idle torch threads wait (impoola/openmp.py)
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -308,7 +308,8 @@ def main(args: Args) -> dict[str, float]:
             log.log({**network_stats(q_network, device), **dormant()}, state.global_step)
         for network in (q_network, target_network):  # after network_stats: torchinfo's hooks must not be compiled in
             compile_agent(network, args.speed, device)
-        log.headline(run_headline(device, args.speed, args.model_name, q_network, envs.num_threads))
+        log.headline(run_headline(device, args.speed, args.model_name, q_network, envs.num_threads,
+                                  WAIT_POLICY.passive))
         guard = training.session.guard(q_network, LOSS_KEYS)
         start_time = time.time() - state.elapsed
         interval_start, interval_start_step = time.time(), state.global_step

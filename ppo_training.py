@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
-from impoola.openmp import sleep_idle_threads
+from impoola.openmp import choose_wait_policy
 
-sleep_idle_threads()  # before torch loads OpenMP: idle torch threads sleep instead of spinning on Procgen's cores
+WAIT_POLICY = choose_wait_policy()  # before torch loads OpenMP: how idle torch threads wait (impoola/openmp.py)
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -267,7 +267,8 @@ def main(args: Args) -> dict[str, float]:
             log.log({**network_stats(agent, device),
                      **dormant_metrics(agent, torch.from_numpy(state.obs).to(device))}, state.global_step)
         compile_agent(agent, args.speed, device)  # after network_stats: torchinfo's hooks must not be compiled in
-        log.headline(run_headline(device, args.speed, args.model_name, agent, envs.num_threads))
+        log.headline(run_headline(device, args.speed, args.model_name, agent, envs.num_threads,
+                                  WAIT_POLICY.passive))
         loss_fn = compiled(ppo_loss, args.speed, device)
         to_device = StepTransfer(args.num_envs, envs.single_observation_space.shape, device)
         guard = training.session.guard(agent, LOSS_KEYS)

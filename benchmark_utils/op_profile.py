@@ -21,9 +21,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from impoola.openmp import sleep_idle_threads
+from impoola.openmp import choose_wait_policy
 
-sleep_idle_threads()
+choose_wait_policy()  # before torch loads OpenMP, as the training scripts do
 
 import torch  # noqa: E402
 from torch.profiler import ProfilerActivity, profile, record_function  # noqa: E402

@@ -3,21 +3,25 @@
     python -m benchmark_utils.throughput --algo ppo --encoder impoola --scale 2 --num_envs 16 --num_steps 64 \\
         --num_minibatches 8 --update_epochs 3 --variants fp32_nchw,fp32_cl,bf16_cl,compile
 
-A variant is `<fp32|bf16>_<nchw|cl>[_compile][_reuse]` (`compile` alone means fp32_cl_compile; `reuse` turns on
---reuse_host_memory). The baseline every ratio is stated against is measured first, in the same run: for PPO the
+A variant is `<fp32|bf16>_<nchw|cl>[_compile][_noreuse]` (`compile` alone means fp32_cl_compile; `noreuse` turns
+off --reuse_host_memory). The baseline every ratio is stated against is measured first, in the same run: for PPO the
 `plain` arm (benchmark_utils/plain_ppo.py: the same network and hyperparameters in the plainest CleanRL-style loop,
 NCHW float32, timed as a whole loop), for DQN our own NCHW float32 loop (fp32_nchw). Every variant is measured
 --rounds times, interleaved (baseline, A, B, baseline, A, B, ...) so that a shared machine's drift hits all alike;
-the table shows each figure's median over the rounds. Each measurement runs in a fresh process that
+the table shows each figure's median over the rounds, a second table each round's ratios to that round's baseline
+with the 1-minute load average before and after the round. The plain arm runs as a user's script runs: torch's and
+the OS's defaults, no OpenMP variable set by this project (the user's own are kept); what each arm ran with is
+printed. Each measurement runs in a fresh process that
 1. times the parts alone (the median of --repeats runs after one warm-up run): env stepping with random actions,
    rollout inference on fixed observations (PPO: num_steps policy calls; DQN: one greedy act per vector step),
    the update on a fixed batch (PPO: ppo_training.update; DQN: dqn_training.train_step and the replay
    memory's add), and
 2. runs the real training script's main() (no evaluation, W&B off) for 1 + --iterations logged intervals and
-   reads charts/SPS from its metrics.jsonl: the first interval is the warm-up (compilation, first calls), the
-   median of the others the steady-state steps/s.
+   reads charts/SPS from its metrics.jsonl: the median of the intervals after the first is the steady-state
+   steps/s; the warm-up is how much longer the first interval took (compilation, first calls), 0 when it was not
+   slower.
 Overhead = loop time / (sum of the parts' times) - 1, per PPO iteration or per DQN vector step. DQN's first
-interval also holds the steps before the replay memory holds a batch (no updates), so its warm-up can be negative.
+interval also holds the steps before the replay memory holds a batch (no updates), so it can be the fastest.
 """
 
 from __future__ import annotations
@@ -50,8 +54,8 @@ from impoola.evaluation.episodes import evaluate_spec
 from impoola.evaluation.registry import GREEDY, EvalSpec
 from impoola.models.agents import agent_policy, build_agent
 from impoola.models.encoders import ModelOptions
-from impoola.openmp import OPENMP_ENV, USER_OPENMP_ENV
-from impoola.options import Checked, Int, Maybe, flat_options, from_flat, replace_flat
+from impoola.openmp import OPENMP_VARIABLES, USER_OPENMP_ENV, current_wait_policy
+from impoola.options import Checked, Int, Maybe, flat_options, from_flat, refuse_unused, replace_flat
 from impoola.performance import (
     PerformanceOptions, compile_agent, compiled, configure_torch, describe_device, native_bf16, prepare_agent,
 )
@@ -73,10 +77,10 @@ def parse_variant(name: str) -> PerformanceOptions:
     parts = ALIASES.get(name, name).split("_")
     flags = parts[2:]
     if len(parts) < 2 or parts[0] not in PRECISION_TOKENS or parts[1] not in ("nchw", "cl") or flags not in (
-            [], ["compile"], ["reuse"], ["compile", "reuse"]):
-        raise ValueError(f"invalid variant {name!r}; valid: <fp32|bf16>_<nchw|cl>[_compile][_reuse] or compile")
+            [], ["compile"], ["noreuse"], ["compile", "noreuse"]):
+        raise ValueError(f"invalid variant {name!r}; valid: <fp32|bf16>_<nchw|cl>[_compile][_noreuse] or compile")
     return PerformanceOptions(precision=PRECISION_TOKENS[parts[0]], channels_last=parts[1] == "cl",
-                              compile="compile" in flags, reuse_host_memory="reuse" in flags)
+                              compile="compile" in flags, reuse_host_memory="noreuse" not in flags)
 
 
 @dataclass(frozen=True)
@@ -101,7 +105,7 @@ class ThroughputOptions(Checked):
     buffer_size: Int(1) = 16_384
     """DQN replay capacity"""
     variants: str = "fp32_nchw,fp32_cl,bf16_cl,compile"
-    """comma-separated <fp32|bf16>_<nchw|cl>[_compile][_reuse] or compile; the baseline (PPO: plain, DQN:
+    """comma-separated <fp32|bf16>_<nchw|cl>[_compile][_noreuse] or compile; the baseline (PPO: plain, DQN:
     fp32_nchw) always runs first"""
     repeats: Int(1, 10**5) = 3
     """timed runs of each part (after one warm-up run)"""
@@ -109,6 +113,8 @@ class ThroughputOptions(Checked):
     """logged loop intervals after the warm-up one"""
     rounds: Int(1, 1000) = 3
     """measure every variant this many times, interleaved"""
+    parts: bool = True
+    """also time the parts alone (env stepping, inference, update; DQN: replay add); --no-parts times the loops only"""
     eval_episodes: Int(0, 10**6) = 0
     """also time evaluation on this many episodes"""
     torch_threads: Maybe(Int(1, 1024)) = None
@@ -133,6 +139,10 @@ class ThroughputOptions(Checked):
                              f"num_envs*num_steps = {self.num_envs * self.num_steps}")
         if self.algo == "dqn" and self.buffer_size < self.batch_size:
             raise ValueError(f"invalid buffer_size {self.buffer_size}; valid: at least batch_size ({self.batch_size})")
+        if not self.parts:
+            refuse_unused(self, ("eval_episodes",), "with --parts")
+            if self.algo == "dqn":
+                refuse_unused(self, ("parts",), "with --algo ppo")
         if self.json is not None:
             check_output_file("json", self.json)
 
@@ -170,12 +180,17 @@ def perf_fields(perf: PerformanceOptions, opts: ThroughputOptions) -> dict:
                 torch_threads=opts.torch_threads, **flat_options(opts.model))
 
 
+def warmup_and_steady(seconds: list[float]) -> tuple[float, float]:
+    """(how much longer the first interval took than the steady ones, 0 if it was not slower; the median of the
+    others): a first interval faster than the steady median is noise, not a negative warm-up."""
+    steady = statistics.median(seconds[1:])
+    return max(0.0, seconds[0] - steady), steady
+
+
 def loop_times(run_dir: Path, steps_per_row: int) -> tuple[float, float]:
-    """(warm-up seconds of the first logged interval beyond a steady one, median steady seconds per interval)."""
+    """(warm-up seconds, median steady seconds per interval) of a run's logged intervals."""
     rows = [json.loads(line) for line in RunDir.at(run_dir).metrics.read_text().splitlines()]
-    times = [steps_per_row / row["charts/SPS"] for row in rows if "charts/SPS" in row]
-    steady = statistics.median(times[1:])
-    return times[0] - steady, steady
+    return warmup_and_steady([steps_per_row / row["charts/SPS"] for row in rows if "charts/SPS" in row])
 
 
 def ppo_args(opts: ThroughputOptions, perf: PerformanceOptions, output_dir: str) -> ppo_training.Args:
@@ -189,9 +204,19 @@ def ppo_args(opts: ThroughputOptions, perf: PerformanceOptions, output_dir: str)
                      **perf_fields(perf, opts))
 
 
+def ppo_loop(opts: ThroughputOptions, perf: PerformanceOptions, output_dir: str) -> dict:
+    """Warm-up and steady seconds per iteration of ppo_training.main at the benchmark's shape."""
+    ppo_training.main(ppo_args(opts, perf, output_dir))
+    warmup, steady = loop_times(Path(output_dir) / "bench", opts.num_envs * opts.num_steps)
+    return {"loop_warmup_s": warmup, "loop_s": steady}
+
+
 def run_ppo(opts: ThroughputOptions, perf: PerformanceOptions, device: torch.device) -> dict:
     """Parts alone and the real loop of PPO; times in seconds per iteration (num_envs x num_steps env steps)."""
     batch_size = opts.num_envs * opts.num_steps
+    if not opts.parts:
+        with tempfile.TemporaryDirectory() as output_dir:
+            return {"steps_per_unit": batch_size, **ppo_loop(opts, perf, output_dir)}
     result = {"steps_per_unit": batch_size, "env_s": env_seconds(opts, opts.num_steps)}
     torch.manual_seed(0)
     agent = prepare_agent(build_agent("ppo", opts.model, NUM_ACTIONS), perf, device)
@@ -226,15 +251,16 @@ def run_ppo(opts: ThroughputOptions, perf: PerformanceOptions, device: torch.dev
                                         BENCHMARK_EVAL, num_episodes=opts.eval_episodes, num_envs=opts.num_envs,
                                         seed=1, num_threads=opts.procgen_threads)
             result["eval_episodes_per_s"] = evaluation.episodes_per_second
-        ppo_training.main(args)
-        result["loop_warmup_s"], result["loop_s"] = loop_times(Path(output_dir) / "bench", batch_size)
+        result.update(ppo_loop(opts, perf, output_dir))
     return result
 
 
 def run_plain(opts: ThroughputOptions, device: torch.device) -> dict:
     """The plain PPO loop (benchmark_utils.plain_ppo) on the same network, NCHW float32: seconds per iteration."""
     args = ppo_args(opts, PerformanceOptions(channels_last=False), output_dir=".")
-    result = {"steps_per_unit": opts.num_envs * opts.num_steps, "env_s": env_seconds(opts, opts.num_steps)}
+    result = {"steps_per_unit": opts.num_envs * opts.num_steps}
+    if opts.parts:
+        result["env_s"] = env_seconds(opts, opts.num_steps)
     torch.manual_seed(0)
     agent = build_agent("ppo", opts.model, NUM_ACTIONS).to(device)
     envs = ProcgenVecEnv(opts.env_id, opts.num_envs, num_threads=opts.procgen_threads)
@@ -244,8 +270,7 @@ def run_plain(opts: ThroughputOptions, device: torch.device) -> dict:
                                     args.gae_lambda, args.clip_coef, args.ent_coef, args.vf_coef, args.max_grad_norm)
     finally:
         envs.close()
-    steady = statistics.median(seconds[1:])
-    result["loop_warmup_s"], result["loop_s"] = seconds[0] - steady, steady
+    result["loop_warmup_s"], result["loop_s"] = warmup_and_steady(seconds)
     return result
 
 
@@ -315,6 +340,8 @@ def run_child(opts: ThroughputOptions) -> None:
         result = (run_ppo if opts.algo == "ppo" else run_dqn)(opts, perf, device)
     result["peak_mib"] = (torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda"
                           else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    result["torch_threads"] = torch.get_num_threads()
+    result["openmp"] = {name: USER_OPENMP_ENV[name] or "unset" for name in OPENMP_VARIABLES}  # as torch loaded them
     Path(opts.result).write_text(json.dumps(result))
 
 
@@ -324,10 +351,27 @@ def parts_seconds(r: dict) -> float:
 
 def median_result(rounds: list[dict]) -> dict:
     """Each figure's median over the rounds of one variant; the overhead is the median of the rounds' overheads."""
-    result = {key: statistics.median(r[key] for r in rounds) for key in rounds[0]}
+    result = {key: statistics.median(r[key] for r in rounds) for key in rounds[0]
+              if isinstance(rounds[0][key], (int, float))}
     if "update_s" in result:  # the plain arm is timed as a whole loop only
         result["overhead"] = statistics.median(r["loop_s"] / parts_seconds(r) - 1 for r in rounds)
     return result
+
+
+def round_table(runs: dict[str, list[dict]], loads: list[tuple[float, float]], baseline: str) -> str:
+    """Markdown table of each round's steps/s ratio to the same round's baseline and the load around the round."""
+    lines = ["| variant | " + " | ".join(f"round {i + 1}" for i in range(len(loads))) + " |",
+             "|" + "---|" * (len(loads) + 1),
+             "| load average before → after | " + " | ".join(f"{a:.2f} → {b:.2f}" for a, b in loads) + " |"]
+    for name, rounds in runs.items():
+        ratios = [base["loop_s"] / r["loop_s"] for r, base in zip(rounds, runs[baseline])]
+        lines.append(f"| {name} | " + " | ".join(f"{ratio:.2f}" for ratio in ratios) + " |")
+    return "\n".join(lines)
+
+
+def describe_arm(result: dict) -> str:
+    """What an arm ran with: torch threads and the OpenMP variables of its process."""
+    return f"{result['torch_threads']} torch threads, " + ", ".join(f"{k}={v}" for k, v in result["openmp"].items())
 
 
 def table(results: dict[str, dict], algo: str) -> str:
@@ -364,16 +408,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def child_env(name: str) -> dict[str, str]:
-    """The environment of a variant's process: the training scripts' OpenMP settings, except for the plain arm,
-    which gets the user's own (importing ppo_training filled them into this process's environment)."""
-    env = {**os.environ, "WANDB_SILENT": "true"}
-    if name == PLAIN:
-        for key, value in USER_OPENMP_ENV.items():
-            if value is None:
-                env.pop(key, None)
-            else:
-                env[key] = value
-    return env
+    """The environment of a variant's process: the user's OpenMP variables (importing ppo_training may have set
+    some in this process), plus, except for the plain arm, what the training scripts would set on starting now."""
+    env = {key: value for key, value in os.environ.items() if key not in OPENMP_VARIABLES}
+    env.update({key: value for key, value in USER_OPENMP_ENV.items() if value is not None})
+    if name != PLAIN:
+        env.update(current_wait_policy().env)
+    return {**env, "WANDB_SILENT": "true"}
 
 
 def measure(opts: ThroughputOptions, argv: list[str]) -> dict[str, dict]:
@@ -386,13 +427,12 @@ def measure(opts: ThroughputOptions, argv: list[str]) -> dict[str, dict]:
     print(f"device: {describe_device(device)}; torch {torch.__version__}")
     if device.type == "cpu" and not native_bf16(device):
         print(f"this CPU has no native bf16 (AVX512-BF16/AMX): the bf16 target (>= 2.9x {baseline}) does not apply")
-    ours, plain = child_env(""), child_env(PLAIN)
-    print("OpenMP: our arms " + ", ".join(f"{key}={ours[key]}" for key in OPENMP_ENV) + " (as the training scripts set "
-          "it); plain " + ", ".join(f"{key}={plain.get(key, 'unset')}" for key in OPENMP_ENV) + " (torch as it comes)")
     print(f"command: python -m benchmark_utils.throughput {' '.join(argv)}")
     runs: dict[str, list[dict]] = {ALIASES.get(name, name): [] for name in variants}
+    loads = []
     with tempfile.TemporaryDirectory() as tmp:
         for round_index in range(opts.rounds):  # interleaved, so that a machine's drift hits every variant alike
+            load_before = os.getloadavg()[0]
             for name in variants:
                 result_path = Path(tmp) / f"{name}.json"
                 child_argv = [*argv, "--child", name, "--result", str(result_path)]
@@ -403,9 +443,15 @@ def measure(opts: ThroughputOptions, argv: list[str]) -> dict[str, dict]:
                 result = json.loads(result_path.read_text())
                 runs[ALIASES.get(name, name)].append(result)
                 print(f"round {round_index + 1} {name}: {json.dumps(result)}", flush=True)
+            loads.append((load_before, os.getloadavg()[0]))
+    for name, rounds in runs.items():
+        arm = "the anchor, torch's and the OS's defaults" if name == PLAIN else "as the training scripts run"
+        print(f"{name} ({arm}): {describe_arm(rounds[0])}")
     results = {name: median_result(rounds) for name, rounds in runs.items()}
     print(f"medians of {opts.rounds} interleaved round(s)")
     print(table(results, opts.algo))
+    print(f"per round: steps/s as a multiple of the same round's {baseline}; 1-minute load average")
+    print(round_table(runs, loads, baseline))
     if opts.json:
         Path(opts.json).write_text(json.dumps(results, indent=2))
     return results

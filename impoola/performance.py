@@ -40,9 +40,10 @@ class PerformanceOptions(Checked):
     """channels-last memory format for the encoder (float32 results equal NCHW up to rounding)"""
     torch_threads: Maybe(Int(1, 1024)) = None
     """torch intra-op threads (default: torch's own, the cores this process may use; Procgen and torch take turns)"""
-    reuse_host_memory: bool = False
+    reuse_host_memory: bool = True
     """keep freed CPU memory in the process for the next step (glibc malloc: no mmap'd chunks, no trimming) instead
-    of page-faulting every large tensor back in (README, "Speed": up to 1.09x PPO steps/s on a CPU, more peak memory)"""
+    of page-faulting every large tensor back in (docs/speed.md: 1.1-1.3x PPO update speed on a CPU; the process
+    keeps its peak memory until it exits)"""
 
 
 def cpu_features() -> dict[str, str | bool]:
@@ -71,11 +72,12 @@ def describe_device(device: torch.device) -> str:
 
 
 def run_headline(device: torch.device, options: PerformanceOptions, model_name: str, model: nn.Module,
-                 env_threads: int) -> str:
-    """What a run runs on, e.g. `cpu (Intel Xeon), 2 torch + 2 Procgen threads | float32 channels-last |
-    impoola_s2: 1,198,128 parameters` (the progress display's first line)."""
+                 env_threads: int, idle_threads_sleep: bool) -> str:
+    """What a run runs on, e.g. `cpu (Intel Xeon), 2 spinning torch + 2 Procgen threads | float32 channels-last |
+    impoola_s2: 1,198,128 parameters` (the progress display's first line; `idle_threads_sleep`: impoola/openmp.py)."""
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_features()["name"]
-    threads = f"{torch.get_num_threads()} torch + " if device.type == "cpu" else ""
+    waiting = "sleeping" if idle_threads_sleep else "spinning"
+    threads = f"{torch.get_num_threads()} {waiting} torch + " if device.type == "cpu" else ""
     layout = "channels-last" if options.channels_last else "NCHW"
     compiled_note = " compiled" if options.compile else ""
     parameters = sum(p.numel() for p in model.parameters())

@@ -26,7 +26,8 @@ MODEL_ARGS = (*(f.name for f in dataclasses.fields(ModelOptions)), "pruning", "p
               "distribution_mode", "track", "num_envs", "seed", "num_steps")
 RESUME_FREE_ARGS = ("resume", "preset", "output_dir", "run_name", "progress_bar", "wandb_mode", "wandb_project",
                     "wandb_entity", "wandb_tags", "cuda", "checkpoint_every", "keep_checkpoints",
-                    "checkpoint_signals", "procgen_threads", "torch_threads", "compile", "compile_mode")
+                    "checkpoint_signals", "procgen_threads", "torch_threads", "compile", "compile_mode",
+                    "reuse_host_memory")
 
 
 class CheckpointError(ValueError):

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from benchmark_utils.throughput import parse_variant
+from benchmark_utils.throughput import parse_variant, warmup_and_steady
 from impoola.performance import PerformanceOptions
 from support.paths import ROOT
 
@@ -17,11 +17,18 @@ def test_benchmark_variants():
     assert parse_variant("fp32_nchw") == PerformanceOptions(channels_last=False)
     assert parse_variant("compile") == PerformanceOptions(compile=True)
     assert parse_variant("bf16_cl_compile") == PerformanceOptions(precision="bf16", compile=True)
-    assert parse_variant("fp32_cl_reuse") == PerformanceOptions(reuse_host_memory=True)
-    with pytest.raises(ValueError, match="invalid variant 'fp32_cl_reuse_compile'"):
-        parse_variant("fp32_cl_reuse_compile")
+    assert parse_variant("fp32_cl_noreuse") == PerformanceOptions(reuse_host_memory=False)
+    assert PerformanceOptions().reuse_host_memory  # the default: a variant without _noreuse is the scripts' default
+    for invalid in ("fp32_cl_reuse", "fp32_cl_noreuse_compile"):
+        with pytest.raises(ValueError, match=f"invalid variant '{invalid}'"):
+            parse_variant(invalid)
     with pytest.raises(ValueError, match="invalid variant 'fp16_cl'"):
         parse_variant("fp16_cl")
+
+
+def test_a_warmup_is_the_first_intervals_excess_over_the_steady_median_never_negative():
+    assert warmup_and_steady([5.0, 2.0, 1.0, 3.0]) == (3.0, 2.0)
+    assert warmup_and_steady([1.0, 2.0, 3.0, 2.5]) == (0.0, 2.5)  # a first interval faster than the steady median
 
 
 @pytest.mark.parametrize("with_scripts", [True, False])
@@ -53,16 +60,37 @@ def test_throughput_benchmark_prints_interleaved_medians(algo, tmp_path):
          "--buffer_size", "64", "--repeats", "1", "--iterations", "1", "--rounds", "2", "--variants", "fp32_cl",
          "--torch_threads", "1", "--no-cuda", "--json", str(json_path)],
         capture_output=True, text=True, check=True, timeout=300)
-    assert out.stdout.count("round ") == 4 and "medians of 2 interleaved round(s)" in out.stdout
+    assert out.stdout.count("\nround ") == 4 and "medians of 2 interleaved round(s)" in out.stdout
     baseline = "plain" if algo == "ppo" else "fp32_nchw"  # PPO's ratios are to the plain CleanRL-style loop
-    baseline_row = next(line for line in out.stdout.splitlines() if line.startswith(f"| {baseline} |"))
-    assert baseline_row.split("|")[3].strip() == "1.00"  # the ratio column is relative to the baseline
+    baseline_rows = [line for line in out.stdout.splitlines() if line.startswith(f"| {baseline} |")]
+    assert baseline_rows[0].split("|")[3].strip() == "1.00"  # the ratio column is relative to the baseline
+    assert [cell.strip() for cell in baseline_rows[1].split("|")[2:4]] == ["1.00", "1.00"]  # per-round ratios
+    load_row = next(line for line in out.stdout.splitlines() if line.startswith("| load average before → after |"))
+    assert load_row.count("→") == 3  # the header's and one per round
+    arms = {line.split(" ")[0]: line for line in out.stdout.splitlines() if " torch threads, OMP_WAIT_POLICY=" in line}
+    assert set(arms) == {baseline, "fp32_cl"} and "1 torch threads" in arms["fp32_cl"]
+    if algo == "ppo":  # the anchor runs on torch's defaults: no OpenMP variable of ours
+        assert "the anchor, torch's and the OS's defaults" in arms["plain"]
     results = json.loads(json_path.read_text())
     assert set(results) == {baseline, "fp32_cl"}
     for name, result in results.items():
         assert result["loop_s"] > 0 and result["env_s"] > 0 and result["peak_mib"] > 0
+        assert result["loop_warmup_s"] >= 0
         if name != "plain":  # the plain arm is timed as a whole loop only
             assert result["update_s"] > 0 and result["overhead"] > -1
+
+
+def test_loops_alone_are_timed_without_their_parts(tmp_path):
+    json_path = tmp_path / "results.json"
+    subprocess.run(
+        [sys.executable, "-m", "benchmark_utils.throughput", "--encoder", "impala", "--scale", "1", "--num_envs", "2",
+         "--num_steps", "4", "--num_minibatches", "2", "--update_epochs", "1", "--iterations", "1", "--rounds", "1",
+         "--variants", "fp32_nchw", "--torch_threads", "1", "--no-cuda", "--no-parts", "--json", str(json_path)],
+        capture_output=True, text=True, check=True, timeout=300)
+    results = json.loads(json_path.read_text())
+    assert set(results) == {"plain", "fp32_nchw"}
+    for result in results.values():
+        assert result["loop_s"] > 0 and "update_s" not in result and "env_s" not in result
 
 
 @pytest.mark.parametrize("model", [

@@ -1,4 +1,4 @@
-"""OMP_WAIT_POLICY is filled in before torch loads, and a value the user set is kept."""
+"""Idle torch threads spin on cores of their own and sleep on shared ones; a value the user set is kept."""
 
 from __future__ import annotations
 
@@ -6,26 +6,49 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from impoola import openmp
 from support.paths import ROOT
 
-
-def test_passive_is_filled_in_and_a_user_value_kept(monkeypatch):
-    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
-    openmp.sleep_idle_threads()
-    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
-    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
-    openmp.sleep_idle_threads()
-    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+UNSET = {"OMP_WAIT_POLICY": None, "GOMP_SPINCOUNT": None}
 
 
-def test_the_users_values_are_the_ones_the_process_started_with():
-    # A fresh process: USER_OPENMP_ENV is read at import, before sleep_idle_threads fills the environment in.
-    code = ("from impoola import openmp; openmp.sleep_idle_threads(); import os; "
-            "print(openmp.USER_OPENMP_ENV['OMP_WAIT_POLICY'], os.environ['OMP_WAIT_POLICY'])")
-    env = {key: value for key, value in os.environ.items() if key != "OMP_WAIT_POLICY"}
-    unset = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
-    assert unset.stdout.split() == ["None", "PASSIVE"]
-    env["OMP_WAIT_POLICY"] = "ACTIVE"
-    user = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
-    assert user.stdout.split() == ["ACTIVE", "ACTIVE"]
+@pytest.mark.parametrize(("load", "usable", "online", "passive"), [
+    (0.3, 2, 2, False),   # quiet: below half a core of load
+    (2.1, 2, 2, True),    # two busy processes beside it
+    (0.6, 2, 2, True),
+    (60.0, 2, 64, False),  # a busy node, but the load fits on the 62 cores this process may not use
+    (62.6, 2, 64, True),
+])
+def test_the_policy_follows_the_load_on_the_cores_this_process_may_use(load, usable, online, passive):
+    policy = openmp.wait_policy(UNSET, load, usable, online)
+    assert policy.passive is passive
+    assert policy.env == ({"OMP_WAIT_POLICY": "PASSIVE"} if passive else {})
+    assert f"{usable} of {online} cores" in policy.describe()
+
+
+@pytest.mark.parametrize(("user", "passive"), [
+    ({"OMP_WAIT_POLICY": "ACTIVE"}, False), ({"OMP_WAIT_POLICY": "passive"}, True), ({"GOMP_SPINCOUNT": "0"}, True),
+    ({"GOMP_SPINCOUNT": "1000"}, False),
+])
+def test_a_users_setting_is_kept_whatever_the_load(user, passive):
+    for load in (0.0, 5.0):
+        policy = openmp.wait_policy({**UNSET, **user}, load, 2, 2)
+        assert (policy.passive, policy.env) == (passive, {})
+        assert "set by the user" in policy.describe()
+
+
+def run_choice(env: dict[str, str]) -> list[str]:
+    """In a fresh process: the user's OMP_WAIT_POLICY as read at import, the environment's after the choice."""
+    code = ("from impoola import openmp; p = openmp.choose_wait_policy(); import os; "
+            "print(openmp.USER_OPENMP_ENV['OMP_WAIT_POLICY'], os.environ.get('OMP_WAIT_POLICY'), p.passive)")
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                          check=True).stdout.split()
+
+
+def test_the_choice_reaches_the_environment_and_the_users_values_are_the_ones_the_process_started_with():
+    env = {key: value for key, value in os.environ.items() if key not in openmp.OPENMP_VARIABLES}
+    user, chosen, passive = run_choice(env)
+    assert user == "None" and chosen == ("PASSIVE" if passive == "True" else "None")
+    assert run_choice({**env, "OMP_WAIT_POLICY": "ACTIVE"}) == ["ACTIVE", "ACTIVE", "False"]

@@ -157,7 +157,7 @@ def test_a_previous_versions_runs_load_and_resume_with_a_changed_learning_rate_a
         == ("symmetric", "torch", "torch", None)  # resumed with the numerics it ran with
     changed = {key for key in old_config if config[key] != old_config[key]}
     assert changed == {"total_timesteps", "learning_rate", "base_learning_rate", "num_iterations", "resume",
-                       "output_dir", "checkpoint_every"}
+                       "output_dir", "checkpoint_every", "reuse_host_memory"}  # a speed option; its default is now on
     assert config["learning_rate"] == 2e-3 and config["base_learning_rate"] == pytest.approx(8e-3)  # 2e-3 x 2/τ
     rows = [json.loads(line) for line in (tmp_path / "v1_ppo" / "metrics.jsonl").read_text().splitlines()]
     assert [row["global_step"] for row in rows][-2:] == [96, 96]
