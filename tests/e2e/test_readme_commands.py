@@ -144,7 +144,8 @@ def test_the_readme_links_every_docs_page():
 
 
 # The files of the user's own that the documented commands read (their contents are read only when they run).
-USER_FILES = ("runs/validate/fruitbot__train_procgen__impala_s1_samepool_glorot__s1/metrics.jsonl", "a.csv", "b.csv")
+USER_FILES = (*(f"runs/validate/fruitbot__train_procgen__impala_s1_samepool_glorot__s{seed}/metrics.jsonl"
+                for seed in (1, 2)), "a.csv", "b.csv")
 
 
 @pytest.mark.parametrize("command", COMMANDS)
