@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -14,15 +15,15 @@ from support.paths import ROOT
 UNSET = {"OMP_WAIT_POLICY": None, "GOMP_SPINCOUNT": None}
 
 
-@pytest.mark.parametrize(("load", "usable", "online", "passive"), [
-    (0.3, 2, 2, False),   # quiet: below half a core of load
-    (2.1, 2, 2, True),    # two busy processes beside it
-    (0.6, 2, 2, True),
-    (60.0, 2, 64, False),  # a busy node, but the load fits on the 62 cores this process may not use
-    (62.6, 2, 64, True),
+@pytest.mark.parametrize(("others", "usable", "online", "passive"), [
+    (0, 2, 2, False),   # quiet
+    (2, 2, 2, True),    # two busy processes beside it
+    (1, 2, 2, True),
+    (60, 2, 64, False),  # a busy node, but the others fit on the 62 cores this process may not use
+    (63, 2, 64, True),
 ])
-def test_the_policy_follows_the_load_on_the_cores_this_process_may_use(load, usable, online, passive):
-    policy = openmp.wait_policy(UNSET, load, usable, online)
+def test_the_policy_follows_the_load_on_the_cores_this_process_may_use(others, usable, online, passive):
+    policy = openmp.wait_policy(UNSET, others, usable, online)
     assert policy.passive is passive
     assert policy.env == ({"OMP_WAIT_POLICY": "PASSIVE"} if passive else {})
     assert f"{usable} of {online} cores" in policy.describe()
@@ -33,10 +34,21 @@ def test_the_policy_follows_the_load_on_the_cores_this_process_may_use(load, usa
     ({"GOMP_SPINCOUNT": "1000"}, False),
 ])
 def test_a_users_setting_is_kept_whatever_the_load(user, passive):
-    for load in (0.0, 5.0):
-        policy = openmp.wait_policy({**UNSET, **user}, load, 2, 2)
+    for others in (0, 5):
+        policy = openmp.wait_policy({**UNSET, **user}, others, 2, 2)
         assert (policy.passive, policy.env) == (passive, {})
         assert "set by the user" in policy.describe()
+
+
+def test_busy_processes_count_as_runnable_and_this_one_does_not():
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        time.sleep(0.5)
+        assert openmp.other_runnable_tasks() >= 1  # on 2 cores at least one of them runs at each look
+    finally:
+        for process in busy:
+            process.kill()
+            process.wait()
 
 
 def run_choice(env: dict[str, str]) -> list[str]:
