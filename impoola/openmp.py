@@ -5,7 +5,8 @@ is what makes the network fast: the next parallel region of a forward or backwar
 (rollout inference of 16 frames took 1.1-1.6 s per 64 steps with spinning threads, 1.5-2.7 s with sleeping ones,
 channels-last; docs/speed.md). On cores that other processes use, a spinning thread burns the time slice that the
 thread it waits for needs, and every parallel region after it waits: with two busy processes beside it, the
-update took about 2x as long with spinning threads (38-51 s against 22-23 s) and a 16x15 Categorical sample 65 ms against 0.8 ms.
+update took about 2x as long with spinning threads (38-51 s against 22-23 s) and a 16x15 Categorical sample 65 ms
+against 0.8 ms.
 
 So the policy follows the load at start-up: when more other tasks are runnable than there are cores this process may
 not use (other processes may then be running on ours), idle threads sleep at once (OMP_WAIT_POLICY=PASSIVE);
