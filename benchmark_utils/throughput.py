@@ -57,7 +57,7 @@ from impoola.models.encoders import ModelOptions
 from impoola.openmp import OPENMP_VARIABLES, USER_OPENMP_ENV, current_wait_policy
 from impoola.options import Checked, Int, Maybe, flat_options, from_flat, refuse_unused, replace_flat
 from impoola.performance import (
-    PerformanceOptions, compile_agent, compiled, configure_torch, describe_device, native_bf16, prepare_agent,
+    PerformanceOptions, compile_agent, compiled, configure_torch, cpu_features, describe_device, prepare_agent,
 )
 from impoola.ppo import ppo_loss
 from impoola.replay import ReplayMemory
@@ -425,8 +425,8 @@ def measure(opts: ThroughputOptions, argv: list[str]) -> dict[str, dict]:
     if opts.torch_threads is not None:
         torch.set_num_threads(opts.torch_threads)
     print(f"device: {describe_device(device)}; torch {torch.__version__}")
-    if device.type == "cpu" and not native_bf16(device):
-        print(f"this CPU has no native bf16 (AVX512-BF16/AMX): the bf16 target (>= 2.9x {baseline}) does not apply")
+    if device.type == "cpu" and not cpu_features()["amx"]:
+        print(f"this CPU has no AMX: the bf16 target (>= 2.9x {baseline}) assumes its matrix units (docs/speed.md)")
     print(f"command: python -m benchmark_utils.throughput {' '.join(argv)}")
     runs: dict[str, list[dict]] = {ALIASES.get(name, name): [] for name in variants}
     loads = []

@@ -115,8 +115,21 @@ def configure_torch(options: PerformanceOptions, device: torch.device) -> None:
     if allows_tf32(options, device):
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-    if options.precision == "bf16" and not native_bf16(device):
-        print(f"warning: --precision bf16 on {describe_device(device)}", file=sys.stderr)
+    if options.precision == "bf16":
+        note = bf16_speed_note(device)
+        if note:
+            print(note, file=sys.stderr)
+
+
+def bf16_speed_note(device: torch.device) -> str | None:
+    """What --precision bf16 costs on `device` where it is not faster than float32: emulated bf16 (no AVX512-BF16/AMX),
+    or AVX512-BF16 without AMX's matrix units (docs/speed.md: 0.6x float32 channels-last's loop speed there)."""
+    if not native_bf16(device):
+        return f"warning: --precision bf16 on {describe_device(device)}"
+    if device.type == "cpu" and not cpu_features()["amx"]:
+        return ("warning: --precision bf16 on a CPU with AVX512-BF16 but no AMX: measured at 0.6x the speed of the "
+                "float32 default on such a CPU (docs/speed.md); bf16 pays off with AMX or on CUDA")
+    return None
 
 
 def prepare_agent(agent: nn.Module, options: PerformanceOptions, device: torch.device) -> nn.Module:

@@ -14,8 +14,8 @@ import ppo_training
 from impoola.models.agents import build_agent
 from impoola.models.encoders import ModelOptions
 from impoola.performance import (
-    PerformanceOptions, StepPacking, StepTransfer, allows_tf32, compile_agent, compiled, configure_torch,
-    cpu_features, prepare_agent, resolved_compile_mode,
+    PerformanceOptions, StepPacking, StepTransfer, allows_tf32, bf16_speed_note, compile_agent, compiled,
+    configure_torch, cpu_features, prepare_agent, resolved_compile_mode,
 )
 from impoola.ppo import ppo_loss
 from support.runs import tiny_ppo_args
@@ -81,6 +81,22 @@ def test_options_validate_and_configure_threads():
         torch.set_num_threads(before)
         torch.distributions.Distribution.set_default_validate_args(True)
     assert set(cpu_features()) == {"name", "simd", "avx512_bf16", "amx"}
+
+
+@pytest.mark.parametrize("avx512_bf16, amx, says",
+                         [(False, False, "emulated"), (True, False, "no AMX"), (True, True, None)])
+def test_bf16_speed_note_follows_the_cpus_bf16_units(monkeypatch, capsys, avx512_bf16, amx, says):
+    """bf16 warns where it measured slower than float32: emulated, or AVX512-BF16 without AMX (docs/speed.md)."""
+    import impoola.performance as performance
+    features = {"name": "a CPU", "simd": "AVX512", "avx512_bf16": avx512_bf16, "amx": amx}
+    monkeypatch.setattr(performance, "cpu_features", lambda: features)  # the host's CPU cannot be swapped
+    note = bf16_speed_note(CPU)
+    assert (note is None) if says is None else (note.startswith("warning: --precision bf16") and says in note)
+    before = torch.get_num_threads()
+    configure_torch(PerformanceOptions(precision="bf16"), CPU)
+    torch.set_num_threads(before)
+    torch.distributions.Distribution.set_default_validate_args(True)
+    assert capsys.readouterr().err == ("" if note is None else note + "\n")
 
 
 FAULTS_PER_STEP = """
