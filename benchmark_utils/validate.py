@@ -14,8 +14,9 @@ finished one is only compared), then compares each run with the three published 
   (baselines' estimator, 0.5·mean((log p_new − log p_old)²), which the training script logs as
   `losses/approx_kl_baselines`), explained variance and the mean length of the last 100 episodes, each against the
   published runs' min-max at the same update, with a verdict (inside the band, below, above) and a summary of
-  which metrics match from which update. At a fixed update these spread far less across the published runs than
-  the returns do, so a few updates tell whether the loop behaves as published;
+  which metrics match from which update; past 16 updates also per block of 16, which shows where a run parts from
+  the published ones. At a fixed update these spread far less across the published runs than the returns do, so a
+  few updates tell whether the loop behaves as published;
 
 - ours is `charts/episodic_return_last100`, the mean raw return of the last 100 finished training episodes, which
   is how train-procgen's `eprewmean` is smoothed;
@@ -86,6 +87,9 @@ DIAGNOSTICS = (
 # exact test).
 SIDE_PROBABILITY = 1 / 4
 SIDE_P_VALUE = 0.01
+# Beyond one block, the summary also gives each metric's verdict per block of this many updates (262,144 steps, the
+# spacing of 4 published return points), which shows from where on the runs part from the published ones.
+DIAGNOSTIC_BLOCK = 16
 
 
 @dataclass(frozen=True)
@@ -382,6 +386,19 @@ class MetricComparison:
         below, above, total = self.side_counts()
         return total > 0 and min(side_tail(below, total), side_tail(above, total)) >= SIDE_P_VALUE
 
+    def leaning(self) -> str:
+        """The side the runs leave the band on more often (by its binomial tail), e.g. `below at 19 of 40
+        run-updates`."""
+        below, above, total = self.side_counts()
+        side, count = ("below", below) if side_tail(below, total) <= side_tail(above, total) else ("above", above)
+        return f"{side} at {count} of {total} run-updates"
+
+    def window(self, first: int, last: int) -> MetricComparison:
+        """The same comparison at updates first..last only."""
+        keep = (self.updates >= first) & (self.updates <= last)
+        return MetricComparison(self.label, self.key, self.updates[keep], self.low[keep], self.high[keep],
+                                {name: values[keep] for name, values in self.ours.items()})
+
 
 def side_tail(count: int, total: int) -> float:
     """P(X >= count) for X ~ Binomial(total, SIDE_PROBABILITY)."""
@@ -454,13 +471,7 @@ def diagnostics_summary(comparisons: Sequence[MetricComparison]) -> str:
     updates = comparisons[0].updates
     matching = [c.label for c in comparisons if c.matches()]
     missing = [c.label for c in comparisons if not c.logged()]
-    differing = []
-    for comparison in comparisons:
-        if comparison.matches() or not comparison.logged():
-            continue
-        below, above, total = comparison.side_counts()
-        side, count = ("below", below) if side_tail(below, total) <= side_tail(above, total) else ("above", above)
-        differing.append(f"{comparison.label} ({side} at {count} of {total} run-updates)")
+    differing = [f"{c.label} ({c.leaning()})" for c in comparisons if c.logged() and not c.matches()]
     return (f"summary, updates 1-{updates[-1]}: the early dynamics match on "
             f"{', '.join(matching) if matching else 'no metric'}"
             + (f"; they differ on {', '.join(differing)}" if differing else "")
@@ -488,7 +499,27 @@ def diagnostics_report(runs: Sequence[RunCurve], game: str, num_updates: int) ->
     lines.append("")
     for comparison in comparisons:
         lines += describe_metric(comparison)
-    return [*lines, diagnostics_summary(comparisons)]
+    return [*lines, *block_summary(comparisons), diagnostics_summary(comparisons)]
+
+
+def block_summary(comparisons: Sequence[MetricComparison], block: int = DIAGNOSTIC_BLOCK) -> list[str]:
+    """Past one block of updates, a line per metric with its verdict in each block (the rule of
+    `MetricComparison.matches`), e.g. `explained variance by 16 updates: 1-16 below at 19 of 32 run-updates, 17-32
+    match`; [] for one block or less."""
+    last = int(comparisons[0].updates[-1]) if comparisons else 0
+    if last <= block:
+        return []
+    lines = []
+    for comparison in comparisons:
+        if not comparison.logged():
+            continue
+        parts = []
+        for first in range(1, last + 1, block):
+            part = comparison.window(first, min(first + block - 1, last))
+            span = f"{first}-{min(first + block - 1, last)}"
+            parts.append(f"{span} match" if part.matches() else f"{span} {part.leaning()}")
+        lines.append(f"{comparison.label} by {block} updates: {', '.join(parts)}")
+    return lines
 
 
 def plot(runs: Sequence[RunCurve], reference: Mapping[Any, tuple[np.ndarray, np.ndarray]], game: str,

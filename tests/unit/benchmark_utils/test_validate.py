@@ -268,3 +268,18 @@ def test_diagnostics_stop_at_the_last_update_every_run_reached(tmp_path):
     comparisons = validate.compare_diagnostics(runs, diagnostics("fruitbot"), 12)
     assert [list(c.updates) for c in comparisons] == [[1, 2, 3]] * len(validate.DIAGNOSTICS)
     assert all(c.matches() for c in comparisons)
+
+
+def test_past_one_block_the_summary_says_in_which_blocks_a_metric_parts(tmp_path):
+    """40 updates of published run 1 (inside the band), with value loss halved from update 17 on: the block lines
+    say value loss matches in 1-16 and falls below in 17-32 and 33-40, the other metrics match in every block."""
+    values = published_diagnostics(1, 40)
+    values["losses/value_loss"] = np.where(np.arange(40) >= 16, 0.5, 1.0) * values["losses/value_loss"]
+    write_diagnostic_run(tmp_path / "run", values)
+    lines = validate.diagnostics_report([validate.read_run(tmp_path / "run")], "fruitbot", 40)
+    assert ("value loss by 16 updates: 1-16 match, 17-32 below at 16 of 16 run-updates, "
+            "33-40 below at 8 of 8 run-updates") in lines
+    assert "clipfrac by 16 updates: 1-16 match, 17-32 match, 33-40 match" in lines
+    assert lines[-1].startswith("summary, updates 1-40:")
+    short = validate.diagnostics_report([validate.read_run(tmp_path / "run")], "fruitbot", 16)
+    assert not any(" by 16 updates: " in line for line in short)  # one block: the summary line says it all
