@@ -36,11 +36,12 @@ import torch  # noqa: E402
 from impoola.analysis.dormant import dormant_batch, dormant_metrics
 from impoola.analysis.stats import network_stats
 from impoola.cli import run_command
-from impoola.config import EnvOptions, EvalOptions, LoggingOptions, RunOptions
 from impoola.dqn import LOSS_KEYS, dqn_loss
 from impoola.envs.games import NUM_ACTIONS
+from impoola.envs.options import EnvOptions
 from impoola.envs.procgen import OBS_SHAPE, ProcgenVecEnv
 from impoola.evaluation.episodes import evaluate_scores
+from impoola.evaluation.options import EvalOptions
 from impoola.models.agents import DQNAgent, build_agent
 from impoola.models.encoders import ModelOptions
 from impoola.options import Checked, Choice, Float, Int, Maybe, refuse_unused
@@ -49,6 +50,8 @@ from impoola.replay import (
     RULES, ReplayMemory, check_replay_disk, has_snapshot, keep_only, restore_replay, rules_for, save_snapshot,
 )
 from impoola.run.checkpoint import load_state_strict
+from impoola.run.options import RunOptions
+from impoola.run.runlog import LoggingOptions
 from impoola.run.session import checkpoint_due
 from impoola.run.training_run import MemoryNeed, training_run
 from impoola.run.training_state import EpisodeStats, TrainingState

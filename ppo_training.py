@@ -24,15 +24,16 @@ import torch  # noqa: E402
 
 from impoola.analysis.dormant import dormant_batch, dormant_metrics
 from impoola.analysis.stats import network_stats
-from impoola.baselines.options import BaselineOptions
+from impoola.baselines.options import BaselineOptions, check_baseline_model
 from impoola.baselines.pruning import GradualPruner
 from impoola.baselines.redo import ReDo
 from impoola.cli import run_command
-from impoola.config import EnvOptions, EvalOptions, LoggingOptions, RunOptions, check_baseline_model
 from impoola.envs.games import NUM_ACTIONS
+from impoola.envs.options import EnvOptions
 from impoola.envs.procgen import OBS_SHAPE, ProcgenVecEnv
 from impoola.envs.wrappers import RewardNormalizer
 from impoola.evaluation.episodes import evaluate_scores
+from impoola.evaluation.options import EvalOptions
 from impoola.models.agents import PPOAgent, build_agent
 from impoola.models.encoders import ModelOptions
 from impoola.optim import build_adam
@@ -41,6 +42,8 @@ from impoola.performance import (
     PerformanceOptions, StepTransfer, compile_agent, compiled, prepare_agent, run_headline,
 )
 from impoola.ppo import LOSS_KEYS, PPOLoss, RolloutBuffer, compute_gae, explained_variance, ppo_loss
+from impoola.run.options import RunOptions
+from impoola.run.runlog import LoggingOptions
 from impoola.run.session import checkpoint_due
 from impoola.run.training_run import MemoryNeed, training_run
 from impoola.run.training_state import EpisodeStats, TrainingState

@@ -48,7 +48,6 @@ import numpy as np
 
 from benchmark_utils.launch import flag_values, model_tag
 from impoola.cli import run_command, user_errors
-from impoola.config import SEED_RANGE, WandbMode
 from impoola.envs.games import Game, level_range
 from impoola.models.encoders import ENCODERS, ModelOptions
 from impoola.options import Checked, Choice, Int
@@ -56,6 +55,8 @@ from impoola.performance import PerformanceOptions
 from impoola.presets import PRESETS, preset_values
 from impoola.run.checkpoint import ADDED_OPTIONS
 from impoola.reference_curves import LAST_DIAGNOSTIC_UPDATE, SETTINGS, STEPS_PER_UPDATE, curves, diagnostics
+from impoola.run.options import SEED_RANGE
+from impoola.run.runlog import WandbMode
 from impoola.run.rundir import RunDir, check_output_dir, check_output_file
 from impoola.run.rundir import run_name as script_run_name
 

@@ -1,10 +1,13 @@
-"""The baselines' option group: which of gradual magnitude pruning and ReDo a run adds, and their settings."""
+"""The baselines' option group: which of gradual magnitude pruning and ReDo a run adds, and their settings; and the rule
+between a model and its baseline (`check_baseline_model`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from impoola.baselines.pruning import PruningMode
 from impoola.baselines.redo import RedoMode
+from impoola.models.encoders import ModelOptions
+from impoola.models.heads import HEADS
 from impoola.options import Checked, Float, Int, refuse_unused
 
 
@@ -54,3 +57,18 @@ class BaselineOptions(Checked):
         if not self.redo:
             return ""
         return "_redo" if self.redo_mode == "dataflow" else f"_redo_{self.redo_mode}"
+
+
+def check_baseline_model(model: ModelOptions, baselines: BaselineOptions) -> None:
+    """Rules between a model and its baseline: ReDo must be able to map the head's inputs to the encoder's units
+    (what each head allows: its entry in the head registry)."""
+    if not baselines.redo:
+        return
+    pooling = model.resolved_pooling()
+    head = HEADS[pooling]
+    if head.replaces_linear and baselines.redo_mode != "published":
+        raise ValueError(f"invalid --redo with pooling {pooling!r} (redo_mode {baselines.redo_mode!r}: the encoder "
+                         "has no Linear to reset); valid: redo_mode published, or another pooling")
+    if not head.release_redo and baselines.redo_mode == "release":
+        raise ValueError(f"invalid redo_mode 'release' with pooling {pooling!r} (its head does not read the units by "
+                         "the release's rule); valid: redo_mode dataflow or published, or another pooling")

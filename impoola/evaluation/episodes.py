@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from impoola.config import EnvOptions
+from impoola.envs.options import EnvOptions
 from impoola.envs.games import normalized_score
 from impoola.evaluation.registry import GREEDY, METRIC_KEYS, EvalSpec, Policy, training_evaluations
 from impoola.evaluation.video import record_episodes

@@ -1,5 +1,5 @@
 """A run's outputs in its run directory (impoola.run.rundir): resolved config, metrics file, TensorBoard, W&B and the
-progress bar."""
+progress bar; their option group (`LoggingOptions`)."""
 
 from __future__ import annotations
 
@@ -12,14 +12,45 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlparse
 
 from tqdm import tqdm
 
+from impoola.options import Checked
 from impoola.run.files import atomic_write_bytes, write_json
 from impoola.run.rundir import RunDir
+
+WandbMode = Literal["offline", "online", "disabled"]
+
+
+@dataclass(frozen=True)
+class LoggingOptions(Checked):
+    """Logging: W&B and the progress bar (metrics.jsonl and TensorBoard are always written)."""
+
+    wandb_mode: WandbMode = "offline"
+    """W&B mode: offline (default, no account needed; `wandb sync` later), online or disabled"""
+    wandb_project: str = "impoola"
+    """W&B project (letters, digits, - _ .)"""
+    wandb_entity: str | None = None
+    """W&B entity (letters, digits, - _ .)"""
+    wandb_tags: tuple[str, ...] = ()
+    """extra W&B tags (the model name, game and track are always added)"""
+    progress_bar: bool = True
+    """show a tqdm progress bar"""
+
+    def check(self) -> None:
+        for name in ("wandb_project", "wandb_entity"):
+            value = getattr(self, name)
+            if value is not None and (not value or len(value) > 128 or not all(
+                    c.isalnum() or c in "-_." for c in value)):
+                raise ValueError(f"invalid {name} {value!r}; valid: 1 to 128 letters, digits, '-', '_' or '.'")
+        for tag in self.wandb_tags:
+            if not tag or len(tag) > 64:
+                raise ValueError(f"invalid wandb_tags value {tag!r}; valid: 1 to 64 characters")
+
 
 WANDB_INIT_TIMEOUT = 90  # seconds W&B online may take to start once its server answers
 WANDB_CONNECT_TIMEOUT = 10  # seconds per network operation of the W&B server check before a run logs offline

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from impoola.cli import size_text
-from impoola.config import LoggingOptions
+from impoola.run.runlog import LoggingOptions
 from impoola.models.encoders import ModelOptions
 from impoola.run.runlog import wandb_base_url, wandb_credentials
 

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from impoola.run.checkpoint import load_state_strict
-from impoola.config import EnvOptions
+from impoola.envs.options import EnvOptions
 from impoola.envs.games import NUM_ACTIONS, normalized_score
 from impoola.envs.procgen import ProcgenVecEnv
 from impoola.options import flat_options

@@ -24,7 +24,9 @@ TESTED_ELSEWHERE = {
     # Only its bad input and its documented command are tested (it measures; it decides no number of a run).
     "benchmark_utils/replay_throughput.py": "tests/e2e/test_bad_input.py, tests/e2e/test_readme_commands.py",
     # The option groups, their ranges and the presets: every bad input of every command, and the parsing tests.
-    "impoola/config.py": "tests/e2e/test_bad_input.py, tests/unit/impoola/test_cli.py",
+    "impoola/envs/options.py": "tests/e2e/test_bad_input.py, tests/unit/impoola/test_cli.py",
+    "impoola/evaluation/options.py": "tests/e2e/test_bad_input.py, tests/unit/impoola/test_cli.py",
+    "impoola/run/options.py": "tests/e2e/test_bad_input.py, tests/unit/impoola/test_cli.py",
     "impoola/options.py": "tests/e2e/test_bad_input.py",
     "impoola/baselines/options.py": "tests/e2e/test_bad_input.py, tests/unit/impoola/models/test_model_variants.py",
     "impoola/presets.py": "tests/e2e/test_bad_input.py (the train-procgen preset's resolved options)",

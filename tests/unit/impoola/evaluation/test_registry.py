@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from impoola.config import EnvOptions
+from impoola.envs.options import EnvOptions
 from impoola.models.encoders import ModelOptions
 from impoola.envs.games import DISTRIBUTION_MODES, SPLITS, TRACKS, level_range
 from impoola.evaluation import episodes

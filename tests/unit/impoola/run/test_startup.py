@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from impoola.config import LoggingOptions
+from impoola.run.runlog import LoggingOptions
 from impoola.models.encoders import ModelOptions
 from impoola.run.startup import check_buildable, check_memory_need, check_resume, check_wandb
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from impoola.config import EnvOptions
+from impoola.envs.options import EnvOptions
 from impoola.envs.games import normalized_score
 from impoola.envs.procgen import ProcgenVecEnv
 from impoola.run.training_state import EpisodeStats, TrainingState
