@@ -473,7 +473,8 @@ def diagnostics_summary(comparisons: Sequence[MetricComparison]) -> str:
     matching = [c.label for c in comparisons if c.matches()]
     missing = [c.label for c in comparisons if not c.logged()]
     differing = [f"{c.label} ({c.leaning()})" for c in comparisons if c.logged() and not c.matches()]
-    return (f"summary, updates 1-{updates[-1]}: the early dynamics match on "
+    dynamics = "the early dynamics" if updates[-1] <= DIAGNOSTIC_BLOCK else "the dynamics"
+    return (f"summary, updates 1-{updates[-1]}: {dynamics} match on "
             f"{', '.join(matching) if matching else 'no metric'}"
             + (f"; they differ on {', '.join(differing)}" if differing else "")
             + (f"; not logged: {', '.join(missing)}" if missing else "")

@@ -280,6 +280,6 @@ def test_past_one_block_the_summary_says_in_which_blocks_a_metric_parts(tmp_path
     assert ("value loss by 16 updates: 1-16 match, 17-32 below at 16 of 16 run-updates, "
             "33-40 below at 8 of 8 run-updates") in lines
     assert "clipfrac by 16 updates: 1-16 match, 17-32 match, 33-40 match" in lines
-    assert lines[-1].startswith("summary, updates 1-40:")
+    assert lines[-1].startswith("summary, updates 1-40: the dynamics match on clipfrac, entropy, approx-KL, ")
     short = validate.diagnostics_report([validate.read_run(tmp_path / "run")], "fruitbot", 16)
     assert not any(" by 16 updates: " in line for line in short)  # one block: the summary line says it all
