@@ -517,8 +517,9 @@ def block_summary(comparisons: Sequence[MetricComparison], block: int = DIAGNOST
             continue
         parts = []
         for first in range(1, last + 1, block):
-            part = comparison.window(first, min(first + block - 1, last))
-            span = f"{first}-{min(first + block - 1, last)}"
+            end = min(first + block - 1, last)
+            part = comparison.window(first, end)
+            span = f"{first}-{end}"
             parts.append(f"{span} match" if part.matches() else f"{span} {part.leaning()}")
         lines.append(f"{comparison.label} by {block} updates: {', '.join(parts)}")
     return lines

@@ -9,9 +9,8 @@ from typing import Any
 import torch
 
 from impoola.cli import size_text
-from impoola.run.runlog import LoggingOptions
 from impoola.models.encoders import ModelOptions
-from impoola.run.runlog import wandb_base_url, wandb_credentials
+from impoola.run.runlog import LoggingOptions, wandb_base_url, wandb_credentials
 
 
 def check_buildable(kind: str, model: ModelOptions, num_actions: int) -> None:
